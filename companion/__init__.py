@@ -1,0 +1,36 @@
+"""companion: the aftercare companion for microneedling clients."""
+from flask import Flask
+
+from . import api, cli, client, config, errors, logs, pwa
+from .extensions import db
+
+
+def create_app(test_config=None):
+    """Build the app: configuration, extensions, blueprints, commands. No logic here."""
+    test_config = dict(test_config or {})
+    app = Flask(
+        __name__,
+        instance_path=test_config.pop("INSTANCE_PATH", None),
+        instance_relative_config=True,
+        static_folder=str(config.PROJECT_ROOT / "static"),
+        template_folder=str(config.PROJECT_ROOT / "templates"),
+    )
+    config.init_app(app, test_config)
+    logs.init_app(app)
+    register_extensions(app)
+    register_blueprints(app)
+    cli.init_app(app)
+    return app
+
+
+def register_extensions(app):
+    db.init_app(app)
+    with app.app_context():
+        # The embedded default creates its schema on first start; migrations come later.
+        db.create_all()
+
+
+def register_blueprints(app):
+    for module in (client, api, pwa):
+        app.register_blueprint(module.bp)
+    errors.init_app(app)

@@ -1,0 +1,118 @@
+"""Client pages: find a plan by short code, and the plan itself at /s/<token>."""
+from datetime import datetime, timezone
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+
+from . import plandata, pwa, treatments
+
+bp = Blueprint("client", __name__)
+
+TOKEN_HEADERS = {
+    # The token is in the URL: never leak it to another site, a search engine or a shared cache.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "private, no-cache",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+@bp.get("/")
+def home():
+    """Start page: type the short code from the aftercare card."""
+    return render_template("client/home.html")
+
+
+@bp.post("/")
+def find():
+    """Short code typed by the client -> their plan."""
+    text = request.form.get("code", "")[:40]
+    if treatments.normalise_short_code(text) is None:
+        error = "A code has 8 letters and numbers, like ABCD-2345. Please check your card."
+        return render_template("client/home.html", code=text, error=error), 400
+    try:
+        treatment = treatments.by_short_code(text)
+    except treatments.LinkRevoked:
+        return render_template("client/revoked.html"), 410
+    except treatments.LinkNotFound:
+        error = "We could not find a plan with that code. Please check it, or ask your clinic."
+        return render_template("client/home.html", code=text, error=error), 404
+    return redirect(url_for("client.plan", token=treatment.token), code=303)
+
+
+@bp.get("/s/<token>")
+def plan(token):
+    """The client's aftercare plan: Today, Timeline, Next session."""
+    now = datetime.now(timezone.utc)
+    treatment, care_plan = _open(token, now)
+    protocol = treatments.protocol_for(treatment)
+    data = plandata.plan(treatment, care_plan, protocol.name)
+    body = render_template(
+        "client/plan.html",
+        treatment=treatment,
+        plan=care_plan,
+        protocol=protocol,
+        plan_json=data,
+        short_code=treatments.format_short_code(treatment.short_code),
+    )
+    return body, 200, TOKEN_HEADERS
+
+
+@bp.get("/s/<token>/manifest.webmanifest")
+def manifest(token):
+    """Per-session manifest: a home-screen app opens this client's plan, not the start page."""
+    treatment, _ = _open(token)
+    start = url_for("client.plan", token=treatment.token)
+    return pwa.manifest_response(f"{treatment.clinic.name} aftercare", start, TOKEN_HEADERS)
+
+
+def _open(token, now=None):
+    try:
+        return treatments.open_plan(token, now)
+    except treatments.LinkRevoked:
+        abort(410)
+    except treatments.LinkNotFound:
+        abort(404)
+
+
+
+@bp.app_template_filter("longdate")
+def longdate(value):
+    """Saturday 21 November"""
+    return f"{value:%A} {value.day} {value:%B}"
+
+
+@bp.app_template_filter("shortdate")
+def shortdate(value):
+    """Sat 21 Nov"""
+    return f"{value:%a} {value.day} {value:%b}"
+
+
+@bp.app_template_filter("hm")
+def hm(value):
+    return f"{value:%H:%M}"
+
+
+@bp.app_template_filter("countdown")
+def countdown(delta):
+    """A remaining time as a person says it: '2 days 4 h', '5 h 20 min', '12 min'."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {mins} min" if mins else "")
+    return f"{max(mins, 1)} min"
+
+
+@bp.app_template_filter("tel")
+def tel(phone):
+    """A tel: link from a number written for people."""
+    return "tel:" + "".join(c for c in phone if c.isdigit() or c == "+")
+
+
+@bp.app_template_filter("relday")
+def relday(moment, now):
+    """'today at 18:30', 'tomorrow at 18:30' or 'Sat 28 Nov at 18:30', in the client's zone."""
+    days = (moment.date() - now.date()).days
+    label = {0: "today", 1: "tomorrow", -1: "yesterday"}.get(days) or shortdate(moment)
+    return f"{label} at {hm(moment)}"

@@ -1,0 +1,72 @@
+"""Errors people can read: JSON under /api/, friendly pages elsewhere; never a stack trace."""
+from flask import current_app, render_template, request
+from werkzeug.exceptions import HTTPException
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    401: "Please sign in first.",
+    403: "This is not yours to open.",
+    404: "There is nothing at this address.",
+    405: "This address does not accept that kind of request.",
+    410: "Your clinic has withdrawn this link.",
+    413: "What was sent is too large.",
+    415: "This address expects JSON.",
+    429: "Too many requests. Please wait a moment and try again.",
+    500: "Something went wrong on our side. Please try again in a moment.",
+}
+
+
+class ApiError(Exception):
+    """A refusal with a status, a machine-readable code and a sentence for people."""
+
+    def __init__(self, status, code, message, fields=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+    def body(self):
+        body = {"error": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+def _wants_json():
+    return request.path.startswith("/api/")
+
+
+def handle_api_error(error):
+    return error.body(), error.status
+
+
+def handle_http(error):
+    status = error.code or 500
+    message = MESSAGES.get(status, error.description)
+    if _wants_json():
+        code = error.name.lower().replace(" ", "_")
+        return {"error": code, "message": message}, status, _retry_after(error)
+    template = {404: "errors/404.html", 410: "errors/410.html"}.get(status, "errors/error.html")
+    return render_template(template, status=status, message=message), status
+
+
+def handle_unexpected(error):
+    # The rule, not the path: paths carry client tokens, and logs must not.
+    rule = request.url_rule.rule if request.url_rule else "?"
+    current_app.logger.exception("unhandled error in %s %s", request.method, rule)
+    return handle_http(_InternalError())
+
+
+class _InternalError(HTTPException):
+    code = 500
+
+
+def _retry_after(error):
+    response = getattr(error, "response", None)
+    if response is not None and "Retry-After" in response.headers:
+        return {"Retry-After": response.headers["Retry-After"]}
+    return {}
+
+
+def init_app(app):
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,129 @@
+"""Service: create treatment sessions, find them by link or short code, build their plan."""
+import re
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from . import careplan, protocols
+from .extensions import db
+from .models import Treatment
+
+#: Crockford base32 without I, L, O, U: nothing a client can misread on a printed card.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 8
+TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
+#: how often a page view may write last_seen_at
+SEEN_RESOLUTION = timedelta(minutes=5)
+
+
+class LinkNotFound(LookupError):
+    """No session behind this token or code (or it belongs to someone else)."""
+
+
+class LinkRevoked(LookupError):
+    """The clinic withdrew this link."""
+
+
+def new_token():
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def new_short_code():
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def format_short_code(code):
+    """ABCD-EFGH: two groups read aloud or typed more easily than eight letters."""
+    return f"{code[:4]}-{code[4:]}"
+
+
+def normalise_short_code(text):
+    """What a person typed -> the stored form, or None when it cannot be a code."""
+    cleaned = re.sub(r"[\s\-_.]", "", text or "").upper()
+    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    if len(cleaned) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in cleaned):
+        return None
+    return cleaned
+
+
+def create(clinic, *, client_name, treated_at, timezone_name=None, protocol_id="microneedling",
+           series_index=1, series_total=None, next_session_weeks=None, overrides=None, note=None):
+    """Register a session; the caller has validated the input. Commits."""
+    protocols.load(protocol_id)  # an unknown protocol must never be stored
+    treatment = Treatment(
+        clinic=clinic,
+        token=new_token(),
+        short_code=new_short_code(),
+        client_name=client_name,
+        treated_at=treated_at,
+        timezone=timezone_name or clinic.timezone,
+        protocol_id=protocol_id,
+        series_index=series_index,
+        series_total=series_total,
+        next_session_weeks=next_session_weeks,
+        overrides=overrides,
+        note=note,
+    )
+    db.session.add(treatment)
+    db.session.commit()
+    return treatment
+
+
+def by_token(token):
+    """The live session behind a client token; LinkNotFound / LinkRevoked otherwise."""
+    if not isinstance(token, str) or not TOKEN_RE.match(token):
+        raise LinkNotFound()
+    treatment = db.session.scalar(select(Treatment).where(Treatment.token == token))
+    # The index finds the row; compare_digest keeps the final check constant-time.
+    if treatment is None or not secrets.compare_digest(treatment.token, token):
+        raise LinkNotFound()
+    if treatment.revoked_at is not None:
+        raise LinkRevoked()
+    return treatment
+
+
+def by_short_code(text):
+    code = normalise_short_code(text)
+    if code is None:
+        raise LinkNotFound()
+    treatment = db.session.scalar(select(Treatment).where(Treatment.short_code == code))
+    if treatment is None:
+        raise LinkNotFound()
+    if treatment.revoked_at is not None:
+        raise LinkRevoked()
+    return treatment
+
+
+def protocol_for(treatment):
+    """The protocol this client follows: the shipped one with the session's overrides."""
+    if not treatment.overrides:
+        return protocols.load(treatment.protocol_id)
+    merged = protocols.merge(protocols.raw(treatment.protocol_id), treatment.overrides)
+    return protocols.parse(merged, f"session {treatment.id} overrides")
+
+
+def plan_for(treatment, now):
+    return careplan.build_plan(
+        protocol_for(treatment),
+        treatment.treated_at,
+        treatment.timezone,
+        now,
+        series_index=treatment.series_index,
+        series_total=treatment.series_total,
+        next_session_weeks=treatment.next_session_weeks,
+    )
+
+
+def open_plan(token, now=None):
+    """A client opens their plan: find it, note that it was seen, build it. Commits."""
+    now = now or datetime.now(timezone.utc)
+    treatment = by_token(token)
+    if treatment.first_opened_at is None:
+        treatment.first_opened_at = now
+    if treatment.last_seen_at is None or now - treatment.last_seen_at >= SEEN_RESOLUTION:
+        treatment.last_seen_at = now
+    if db.session.dirty:
+        db.session.commit()
+    return treatment, plan_for(treatment, now)
