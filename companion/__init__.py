@@ -1,8 +1,8 @@
 """companion: the aftercare companion for microneedling clients."""
 from flask import Flask
 
-from . import api, cli, client, config, errors, logs, pwa
-from .extensions import db
+from . import api, cli, client, clinic_api, config, errors, logs, portal, pwa
+from .extensions import csrf, db
 
 
 def create_app(test_config=None):
@@ -25,12 +25,16 @@ def create_app(test_config=None):
 
 def register_extensions(app):
     db.init_app(app)
+    csrf.init_app(app)
     with app.app_context():
         # The embedded default creates its schema on first start; migrations come later.
         db.create_all()
 
 
 def register_blueprints(app):
-    for module in (client, api, pwa):
+    for module in (client, portal, api, clinic_api, pwa):
         app.register_blueprint(module.bp)
+    # The API authenticates with bearer tokens, never cookies: nothing to forge.
+    csrf.exempt(api.bp)
+    csrf.exempt(clinic_api.bp)
     errors.init_app(app)

@@ -13,7 +13,7 @@ def bearer_token():
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized",
-                       "Send the session's token as 'Authorization: Bearer <token>'.")
+                       "Send your token as 'Authorization: Bearer <token>'.")
     return token.strip()
 
 

@@ -1,19 +1,85 @@
 """Flask commands: flask --app companion <command>."""
 import json
+import os
+import secrets
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
-from . import clinics, treatments
+from . import apitokens, clinics, staff, treatments
+from .registration import Invalid
+
+clinic_cli = AppGroup("clinic", help="Clinics.")
+staff_cli = AppGroup("staff", help="Staff accounts.")
+DEMO_STAFF_EMAIL = "staff@demo.companion.test"
+
+
+def _fail(message):
+    raise click.ClickException(message)
+
+
+@clinic_cli.command("create")
+@click.argument("name")
+@click.option("--phone", help="shown to clients as a call button")
+@click.option("--timezone", "zone", default="UTC", show_default=True, help="IANA time zone")
+@click.option("--booking-url", help="where clients book their next session")
+def clinic_create(name, phone, zone, booking_url):
+    """Create a clinic; prints its id as the last line."""
+    try:
+        clinic = clinics.create(name, phone=phone, timezone=zone, booking_url=booking_url)
+    except Invalid as invalid:
+        _fail("; ".join(f"{k} {v}" for k, v in invalid.fields.items()))
+    click.echo(f"Created clinic '{clinic.name}'.")
+    click.echo(clinic.id)
+
+
+@staff_cli.command("create")
+@click.option("--clinic", "clinic_id", type=int, required=True, help="the clinic's id")
+@click.argument("email")
+def staff_create(clinic_id, email):
+    """Create a staff account. The password is asked for, or read from COMPANION_STAFF_PASSWORD."""
+    password = os.environ.get("COMPANION_STAFF_PASSWORD")
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = staff.create(clinic_id, email, password)
+    except staff.StaffError as error:
+        _fail(str(error))
+    click.echo(f"Created staff account {user.email} for clinic {clinic_id}.")
+
+
+@click.command("api-token")
+@click.option("--clinic", "clinic_id", type=int, required=True, help="the clinic's id")
+@click.option("--name", help="what the token is for, e.g. the booking system")
+@click.option("--list", "listing", is_flag=True, help="list the clinic's tokens instead")
+@click.option("--revoke", "revoke_id", type=int, help="revoke the token with this id instead")
+@with_appcontext
+def api_token(clinic_id, name, listing, revoke_id):
+    """Create an API token for a clinic; prints it as the last line (it is not shown again)."""
+    try:
+        if listing:
+            for row in apitokens.for_clinic(clinic_id):
+                state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+                click.echo(f"{row.id}\t{row.prefix}…\t{row.name or ''}\t{state}")
+            return
+        if revoke_id is not None:
+            apitokens.revoke(clinic_id, revoke_id)
+            click.echo(f"Revoked token {revoke_id}.")
+            return
+        row, token = apitokens.issue(clinic_id, name)
+    except apitokens.TokenError as error:
+        _fail(str(error))
+    click.echo(f"Token {row.id} for clinic {clinic_id}; keep it secret, it is shown only once.")
+    click.echo(token)
 
 
 @click.command("demo")
 @with_appcontext
 def demo_command():
-    """Create a demo clinic and a session treated yesterday evening; print its link as JSON."""
+    """Create a demo clinic, staff account, API token and a session treated yesterday evening."""
     clinic = clinics.demo_clinic()
     zone = ZoneInfo(clinic.timezone)
     yesterday = datetime.now(zone).date() - timedelta(days=1)
@@ -24,15 +90,28 @@ def demo_command():
         treated_at=treated_at,
         series_index=1,
         series_total=3,
+        areas=["face"],
         note="Lovely to see you today. Drink plenty of water and be gentle with your skin.",
     )
+    # A fresh password every run: it is printed here and nowhere stored in the clear.
+    password = secrets.token_urlsafe(12)
+    user = staff.by_email(DEMO_STAFF_EMAIL)
+    if user is None:
+        staff.create(clinic.id, DEMO_STAFF_EMAIL, password)
+    else:
+        staff.set_password(user, password)
+    _, token = apitokens.issue(clinic.id, "demo")
     click.echo(f"Demo clinic '{clinic.name}' (id {clinic.id}); session for Sam treated "
                f"{treated_at.astimezone(zone):%a %d %b %H:%M} {clinic.timezone}.")
+    click.echo(f"Staff sign-in: {public_url('/clinic/login')}")
     click.echo(json.dumps({
         "clinic_id": clinic.id,
         "session_id": treatment.id,
         "short_code": treatments.format_short_code(treatment.short_code),
-        "client_url": public_url(f"/s/{treatment.token}"),
+        "client_url": public_url(treatments.path(treatment)),
+        "staff_email": DEMO_STAFF_EMAIL,
+        "staff_password": password,
+        "api_token": token,
     }))
 
 
@@ -41,4 +120,5 @@ def public_url(path):
 
 
 def init_app(app):
-    app.cli.add_command(demo_command)
+    for command in (clinic_cli, staff_cli, api_token, demo_command):
+        app.cli.add_command(command)

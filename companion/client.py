@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from . import plandata, pwa, treatments
+from .extensions import csrf
 
 bp = Blueprint("client", __name__)
 
@@ -22,6 +23,7 @@ def home():
 
 
 @bp.post("/")
+@csrf.exempt  # changes nothing and needs no sign-in; the page is also kept offline
 def find():
     """Short code typed by the client -> their plan."""
     text = request.form.get("code", "")[:40]
@@ -42,7 +44,8 @@ def find():
 def plan(token):
     """The client's aftercare plan: Today, Timeline, Next session."""
     now = datetime.now(timezone.utc)
-    treatment, care_plan = _open(token, now)
+    # The installed app starts at ?app=1 (see manifest): how the clinic knows it was installed.
+    treatment, care_plan = _open(token, now, installed=request.args.get("app") == "1")
     protocol = treatments.protocol_for(treatment)
     data = plandata.plan(treatment, care_plan, protocol.name)
     body = render_template(
@@ -60,13 +63,14 @@ def plan(token):
 def manifest(token):
     """Per-session manifest: a home-screen app opens this client's plan, not the start page."""
     treatment, _ = _open(token)
-    start = url_for("client.plan", token=treatment.token)
-    return pwa.manifest_response(f"{treatment.clinic.name} aftercare", start, TOKEN_HEADERS)
+    plan_url = url_for("client.plan", token=treatment.token)
+    return pwa.manifest_response(f"{treatment.clinic.name} aftercare", plan_url + "?app=1",
+                                 TOKEN_HEADERS, app_id=plan_url)
 
 
-def _open(token, now=None):
+def _open(token, now=None, installed=False):
     try:
-        return treatments.open_plan(token, now)
+        return treatments.open_plan(token, now, installed=installed)
     except treatments.LinkRevoked:
         abort(410)
     except treatments.LinkNotFound:

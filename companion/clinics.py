@@ -1,19 +1,140 @@
-"""Service: clinics."""
+"""Service: clinics, their settings and their own protocol defaults."""
+import re
+
 from sqlalchemy import select
 
+from . import protocols
 from .extensions import db
 from .models import Clinic
+from .registration import CONTROL, Invalid, WEEKS_MAX, merge_form, parse_overrides, time_zones
 
 DEMO_NAME = "Demo Skin Clinic"
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,38}$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]{1,490}$", re.IGNORECASE)
+STEP_TIMES = ("morning", "anytime", "evening")
+EXTRA_STEPS_MAX = 5
 
 
 def create(name, *, phone=None, timezone="UTC", booking_url=None, emergency_text=None):
     """A new clinic. Commits."""
-    clinic = Clinic(name=name, phone=phone, timezone=timezone, booking_url=booking_url,
-                    emergency_text=emergency_text)
+    values = parse_settings({"name": name, "phone": phone, "timezone": timezone,
+                             "booking_url": booking_url, "emergency_text": emergency_text})
+    clinic = Clinic(**values)
     db.session.add(clinic)
     db.session.commit()
     return clinic
+
+
+def update(clinic, data):
+    """Change a clinic's settings and protocol defaults; nothing changes unless all are valid. Commits."""
+    values = parse_settings(data, partial=True)
+    for field, value in values.items():
+        setattr(clinic, field, value)
+    db.session.commit()
+    return clinic
+
+
+def parse_settings(data, partial=False):
+    """Clean settings, or Invalid naming each bad field."""
+    errors, values = {}, {}
+
+    def text(field, limit, required=False, pattern=None, hint=""):
+        if partial and field not in data:
+            return
+        value = data.get(field)
+        value = value.strip() if isinstance(value, str) else value
+        if value in (None, ""):
+            if required:
+                errors[field] = "is required."
+            else:
+                values[field] = None
+            return
+        if not isinstance(value, str) or len(value) > limit or CONTROL.search(value):
+            errors[field] = f"must be text of at most {limit} characters."
+        elif pattern and not pattern.match(value):
+            errors[field] = hint
+        else:
+            values[field] = value
+
+    text("name", 120, required=True)
+    text("phone", 40, pattern=PHONE_RE, hint="must be a phone number, e.g. +44 20 7946 0000.")
+    text("booking_url", 500, pattern=URL_RE, hint="must be a web address starting with https://.")
+    text("emergency_text", 500)
+    if not partial or "timezone" in data:
+        zone = data.get("timezone") or "UTC"
+        if zone not in time_zones():
+            errors["timezone"] = "must be an IANA time zone such as Europe/London."
+        values["timezone"] = zone
+    if "protocol_overrides" in data:
+        values["protocol_overrides"] = parse_protocol_defaults(data["protocol_overrides"], errors)
+    if errors:
+        raise Invalid(errors)
+    return values
+
+
+def parse_protocol_defaults(value, errors):
+    """A clinic's defaults: restriction durations, the session interval, extra daily steps."""
+    if value in (None, {}):
+        return None
+    if not isinstance(value, dict) or set(value) - {"restrictions", "interval_weeks", "steps"}:
+        errors["protocol_overrides"] = "may set restrictions, interval_weeks and steps."
+        return None
+    merged = merge_form(parse_overrides({"restrictions": value.get("restrictions") or {}},
+                                        "microneedling", errors, field="protocol_overrides"))
+    weeks = value.get("interval_weeks")
+    if weeks not in (None, ""):
+        if isinstance(weeks, str) and weeks.strip().isdigit():
+            weeks = int(weeks)
+        if isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= WEEKS_MAX:
+            errors["protocol_overrides.interval_weeks"] = f"must be a whole number from 1 to {WEEKS_MAX}."
+        else:
+            base = protocols.raw("microneedling")["series"]
+            merged["series"] = {"interval_weeks": weeks,
+                                "interval_weeks_max": max(weeks, base["interval_weeks_max"])}
+    steps = _extra_steps(value.get("steps") or [], errors)
+    if steps:
+        merged["steps"] = steps
+    if merged and not errors:
+        try:
+            protocols.parse(protocols.merge(protocols.raw("microneedling"), merged), "clinic defaults")
+        except protocols.ProtocolError as error:
+            errors["protocol_overrides"] = "; ".join(error.problems)
+    return merged or None
+
+
+def _extra_steps(steps, errors):
+    if not isinstance(steps, list) or len(steps) > EXTRA_STEPS_MAX:
+        errors["protocol_overrides.steps"] = f"must be a list of at most {EXTRA_STEPS_MAX} steps."
+        return []
+    clean = []
+    for n, step in enumerate(steps, 1):
+        where = f"protocol_overrides.steps[{n}]"
+        if not isinstance(step, dict):
+            errors[where] = "must be an object with title, text, from_day, to_day and time."
+            continue
+        title, text = step.get("title"), step.get("text")
+        if not (isinstance(title, str) and 0 < len(title.strip()) <= 80):
+            errors[f"{where}.title"] = "is required (at most 80 characters)."
+        if not (isinstance(text, str) and 0 < len(text.strip()) <= 300):
+            errors[f"{where}.text"] = "is required (at most 300 characters)."
+        days = []
+        for field in ("from_day", "to_day"):
+            day = step.get(field)
+            if isinstance(day, str) and day.strip().isdigit():
+                day = int(day)
+            if isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 60:
+                errors[f"{where}.{field}"] = "must be a day number from 0 to 60."
+            days.append(day)
+        if step.get("time") not in STEP_TIMES:
+            errors[f"{where}.time"] = f"must be one of {', '.join(STEP_TIMES)}."
+        if where + ".title" not in errors and where + ".text" not in errors:
+            clean.append({"id": f"clinic-{n}", "title": title.strip(), "text": text.strip(),
+                          "from_day": days[0], "to_day": days[1], "time": step.get("time")})
+    return clean
+
+
+def by_id(clinic_id):
+    return db.session.get(Clinic, clinic_id)
 
 
 def demo_clinic():

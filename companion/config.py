@@ -13,6 +13,13 @@ DEFAULTS = {
     "PUBLIC_URL": "http://127.0.0.1:5000",
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Staff stay signed in for a working day.
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "companion_session",
+    # CSRF tokens live as long as the sign-in, so a form left open all day still posts.
+    "WTF_CSRF_TIME_LIMIT": 12 * 3600,
     # `sub` claim of VAPID tokens (used by the reminder sender).
     "VAPID_SUBJECT": "mailto:admin@example.invalid",
 }
@@ -32,6 +39,10 @@ def init_app(app, test_config):
     app.config.from_prefixed_env("COMPANION")
     app.config.update(test_config)
     app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
+    # Cookies only travel over TLS when the public address is https.
+    app.config.setdefault("SESSION_COOKIE_SECURE", False)
+    if app.config["PUBLIC_URL"].startswith("https://") and "SESSION_COOKIE_SECURE" not in test_config:
+        app.config["SESSION_COOKIE_SECURE"] = True
     app.json.sort_keys = False  # keep the documented order of JSON fields
 
 

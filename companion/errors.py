@@ -1,5 +1,6 @@
 """Errors people can read: JSON under /api/, friendly pages elsewhere; never a stack trace."""
 from flask import current_app, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 MESSAGES = {
@@ -41,6 +42,8 @@ def handle_api_error(error):
 def handle_http(error):
     status = error.code or 500
     message = MESSAGES.get(status, error.description)
+    if isinstance(error, CSRFError):
+        message = "This form has expired or was sent from elsewhere. Please reload the page and try again."
     if _wants_json():
         code = error.name.lower().replace(" ", "_")
         return {"error": code, "message": message}, status, _retry_after(error)

@@ -1,5 +1,6 @@
 """Unbound extensions; bound to the app in create_app()."""
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -8,3 +9,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+#: every form posted with a browser's cookies carries a token (Flask-WTF)
+csrf = CSRFProtect()

@@ -1,7 +1,7 @@
 """Tables. No I/O and no current_app here: services read and write these rows."""
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, ForeignKey, Integer, JSON, String, Text, TypeDecorator
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, JSON, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -45,6 +45,8 @@ class Clinic(db.Model):
     emergency_text: Mapped[str | None] = mapped_column(String(500))
     #: IANA zone; the default for its clients' sessions
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: the clinic's own protocol defaults, in protocols.merge() form, over the shipped ones
+    protocol_overrides: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     treatments: Mapped[list["Treatment"]] = relationship(back_populates="clinic")
@@ -75,6 +77,9 @@ class Treatment(db.Model):
     next_session_weeks: Mapped[int | None] = mapped_column(Integer)
     #: per-session protocol overrides, merged over the clinic's (protocols.merge)
     overrides: Mapped[dict | None] = mapped_column(JSON)
+    #: treated areas as the clinic names them, e.g. ["face", "neck"]
+    areas: Mapped[list | None] = mapped_column(JSON)
+    needle_depth_mm: Mapped[float | None] = mapped_column(Float)
     #: the clinic's note to the client, shown on the plan
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -82,5 +87,61 @@ class Treatment(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: first time the plan was opened as an installed (home-screen) app
+    installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     clinic: Mapped[Clinic] = relationship(back_populates="treatments")
+
+
+class StaffUser(db.Model):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    #: stored lower-case; the sign-in name
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: argon2id hash (argon2-cffi); never the password
+    password_hash: Mapped[str] = mapped_column(String(255))
+    #: bumped when the password changes: signs out every browser signed in before
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    clinic: Mapped[Clinic] = relationship()
+
+
+class ApiToken(db.Model):
+    """A booking system's key to one clinic's API. Only its hash is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    #: sha256 of the token, hex; the token itself is shown once, at creation
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the token's first characters, to tell tokens apart in lists
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    clinic: Mapped[Clinic] = relationship()
+
+
+class LoginThrottle(db.Model):
+    """Failed sign-ins per account and per address, shared by every web worker."""
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "account" or "address"
+    kind: Mapped[str] = mapped_column(String(16))
+    #: sha256 of the e-mail or IP address: who tried is not kept in the clear
+    key: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: no attempt is checked before this moment
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -78,7 +78,132 @@ SCHEMAS = {
     }),
 }
 
+SESSION_FIELDS = {
+    "client_name": {**STR, "minLength": 1, "maxLength": 40,
+                    "description": "first name or nickname; nothing more is needed"},
+    "treated_at": {**INSTANT, "description": "ISO 8601 with offset; at most 24 h ahead, at most a year ago"},
+    "timezone": {**STR, "description": "the client's IANA zone; default the clinic's"},
+    "protocol": {**STR, "default": "microneedling"},
+    "series_index": {**INT, "minimum": 1, "maximum": 12, "default": 1},
+    "series_total": {"type": ["integer", "null"], "minimum": 1, "maximum": 12},
+    "next_session_weeks": {"type": ["integer", "null"], "minimum": 1, "maximum": 26},
+    "areas": {"type": ["array", "null"], "maxItems": 8,
+              "items": {**STR, "minLength": 1, "maxLength": 40}},
+    "needle_depth_mm": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 3},
+    "overrides": {
+        "type": ["object", "null"],
+        "description": 'per-session protocol changes, e.g. {"restrictions": {"heat": {"days": 5}}}',
+        "properties": {"restrictions": {"type": "object", "additionalProperties": {
+            "type": "object", "minProperties": 1, "maxProperties": 1,
+            "properties": {"hours": {**INT, "minimum": 1, "maximum": 2160},
+                           "days": {**INT, "minimum": 1, "maximum": 90}},
+            "additionalProperties": False}}},
+        "additionalProperties": False,
+    },
+    "note": {"type": ["string", "null"], "maxLength": 500, "description": "shown to the client"},
+}
+
+SCHEMAS["SessionCreate"] = {
+    "type": "object",
+    "properties": SESSION_FIELDS,
+    "required": ["client_name", "treated_at"],
+    "additionalProperties": False,
+}
+SCHEMAS["Session"] = _obj({
+    "id": INT,
+    **{k: v for k, v in SESSION_FIELDS.items() if k not in ("timezone", "protocol")},
+    "timezone": STR, "protocol": STR, "series_index": INT,
+    "areas": {"type": "array", "items": STR},
+    "client_url": {**STR, "format": "uri"}, "short_code": STR,
+    "qr_svg_url": {**STR, "format": "uri"}, "qr_png_url": {**STR, "format": "uri"},
+    "created_at": INSTANT,
+    "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+    "first_opened_at": {"type": ["string", "null"], "format": "date-time"},
+    "installed_at": {"type": ["string", "null"], "format": "date-time"},
+    "last_seen_at": {"type": ["string", "null"], "format": "date-time"},
+})
+SCHEMAS["SessionPage"] = _obj({
+    "items": {"type": "array", "items": _ref("Session")},
+    "page": INT, "per_page": INT, "total": INT, "next_page": {"type": ["integer", "null"]},
+})
+
+CLINIC_AUTH = [{"clinicToken": []}]
+SESSION_ID = {"name": "session_id", "in": "path", "required": True,
+              "schema": {**INT, "minimum": 1}}
+
+
+def _clinic_errors(*extra):
+    responses = {"401": _error_response("Missing, unknown or revoked API token")}
+    for status, text in extra:
+        responses[status] = _error_response(text)
+    return responses
+
+
+def _image(kind, media):
+    return {
+        "get": {
+            "operationId": f"getSessionQr{kind}",
+            "summary": f"QR code of the client's link ({kind})",
+            "security": CLINIC_AUTH,
+            "parameters": [SESSION_ID],
+            "responses": {"200": {"description": "the QR code",
+                                  "content": {media: {"schema": {"type": "string"}}}},
+                          **_clinic_errors(("404", "No such session in this clinic"))},
+        }
+    }
+
+
 PATHS = {
+    "/api/v1/sessions": {
+        "post": {
+            "operationId": "createSession",
+            "summary": "Register a treatment session",
+            "security": CLINIC_AUTH,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref("SessionCreate")}}},
+            "responses": {
+                "201": {"description": "Registered; hand client_url or the QR code to the client",
+                        "content": {"application/json": {"schema": _ref("Session")}}},
+                **_clinic_errors(("400", "The body is not JSON"),
+                                 ("413", "The body is too large"),
+                                 ("415", "The body is not sent as application/json"),
+                                 ("422", "Fields are not valid; 'fields' names each")),
+            },
+        },
+        "get": {
+            "operationId": "listSessions",
+            "summary": "The clinic's sessions, newest first",
+            "security": CLINIC_AUTH,
+            "parameters": [
+                {"name": "page", "in": "query", "schema": {**INT, "minimum": 1, "maximum": 10000, "default": 1}},
+                {"name": "per_page", "in": "query", "schema": {**INT, "minimum": 1, "maximum": 100, "default": 20}},
+            ],
+            "responses": {"200": {"description": "a page of sessions",
+                                  "content": {"application/json": {"schema": _ref("SessionPage")}}},
+                          **_clinic_errors(("400", "page or per_page out of range"))},
+        },
+    },
+    "/api/v1/sessions/{session_id}": {
+        "get": {
+            "operationId": "getSession",
+            "summary": "One session",
+            "security": CLINIC_AUTH,
+            "parameters": [SESSION_ID],
+            "responses": {"200": {"description": "the session",
+                                  "content": {"application/json": {"schema": _ref("Session")}}},
+                          **_clinic_errors(("404", "No such session in this clinic"))},
+        },
+        "delete": {
+            "operationId": "deleteSession",
+            "summary": "Withdraw the client's link",
+            "security": CLINIC_AUTH,
+            "parameters": [SESSION_ID],
+            "responses": {"204": {"description": "withdrawn; the client sees a clear message"},
+                          **_clinic_errors(("404", "No such session in this clinic"))},
+        },
+    },
+    "/api/v1/sessions/{session_id}/qr.svg": _image("Svg", "image/svg+xml"),
+    "/api/v1/sessions/{session_id}/qr.png": _image("Png", "image/png"),
     "/api/v1/me/plan": {
         "get": {
             "operationId": "getPlan",
@@ -124,6 +249,8 @@ def document():
             "securitySchemes": {
                 "clientToken": {"type": "http", "scheme": "bearer",
                                 "description": "the token of the client's link /s/<token>"},
+                "clinicToken": {"type": "http", "scheme": "bearer",
+                                "description": "a clinic API token (flask --app companion api-token)"},
             },
         },
     }

@@ -71,12 +71,12 @@ def manifest():
     return manifest_response("companion aftercare", url_for("client.home"))
 
 
-def manifest_response(name, start_url, headers=None):
+def manifest_response(name, start_url, headers=None, app_id=None):
     body = {
         "name": name,
         "short_name": "Aftercare",
         "description": "Your day-by-day aftercare after microneedling.",
-        "id": start_url,
+        "id": app_id or start_url,
         "start_url": start_url,
         "scope": "/",
         "display": "standalone",

@@ -3,9 +3,9 @@ import re
 import secrets
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from . import careplan, protocols
+from . import careplan, protocols, registration
 from .extensions import db
 from .models import Treatment
 
@@ -49,8 +49,9 @@ def normalise_short_code(text):
 
 
 def create(clinic, *, client_name, treated_at, timezone_name=None, protocol_id="microneedling",
-           series_index=1, series_total=None, next_session_weeks=None, overrides=None, note=None):
-    """Register a session; the caller has validated the input. Commits."""
+           series_index=1, series_total=None, next_session_weeks=None, overrides=None, note=None,
+           areas=None, needle_depth_mm=None):
+    """Register a session; the caller has validated the input (registration.py). Commits."""
     protocols.load(protocol_id)  # an unknown protocol must never be stored
     treatment = Treatment(
         clinic=clinic,
@@ -65,6 +66,8 @@ def create(clinic, *, client_name, treated_at, timezone_name=None, protocol_id="
         next_session_weeks=next_session_weeks,
         overrides=overrides,
         note=note,
+        areas=areas,
+        needle_depth_mm=needle_depth_mm,
     )
     db.session.add(treatment)
     db.session.commit()
@@ -97,11 +100,15 @@ def by_short_code(text):
 
 
 def protocol_for(treatment):
-    """The protocol this client follows: the shipped one with the session's overrides."""
-    if not treatment.overrides:
+    """The protocol this client follows: shipped, then the clinic's defaults, then the session's."""
+    layers = [o for o in (treatment.clinic.protocol_overrides,
+                          registration.merge_form(treatment.overrides)) if o]
+    if not layers:
         return protocols.load(treatment.protocol_id)
-    merged = protocols.merge(protocols.raw(treatment.protocol_id), treatment.overrides)
-    return protocols.parse(merged, f"session {treatment.id} overrides")
+    merged = protocols.raw(treatment.protocol_id)
+    for layer in layers:
+        merged = protocols.merge(merged, layer)
+    return protocols.parse(merged, f"protocol of session {treatment.id}")
 
 
 def plan_for(treatment, now):
@@ -116,10 +123,12 @@ def plan_for(treatment, now):
     )
 
 
-def open_plan(token, now=None):
+def open_plan(token, now=None, installed=False):
     """A client opens their plan: find it, note that it was seen, build it. Commits."""
     now = now or datetime.now(timezone.utc)
     treatment = by_token(token)
+    if installed and treatment.installed_at is None:
+        treatment.installed_at = now
     if treatment.first_opened_at is None:
         treatment.first_opened_at = now
     if treatment.last_seen_at is None or now - treatment.last_seen_at >= SEEN_RESOLUTION:
@@ -127,3 +136,48 @@ def open_plan(token, now=None):
     if db.session.dirty:
         db.session.commit()
     return treatment, plan_for(treatment, now)
+
+
+def path(treatment):
+    """The client's link, relative to the site."""
+    return f"/s/{treatment.token}"
+
+
+def get_for_clinic(clinic_id, treatment_id):
+    """A session of this clinic; another clinic's is as absent as a missing one."""
+    valid = isinstance(treatment_id, int) and 0 < treatment_id < 2**63
+    treatment = db.session.get(Treatment, treatment_id) if valid else None
+    if treatment is None or treatment.clinic_id != clinic_id:
+        raise LinkNotFound()
+    return treatment
+
+
+def page_for_clinic(clinic_id, page=1, per_page=20):
+    """Newest first: (items, total)."""
+    query = select(Treatment).where(Treatment.clinic_id == clinic_id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    items = db.session.scalars(
+        query.order_by(Treatment.id.desc()).limit(per_page).offset((page - 1) * per_page))
+    return list(items), total
+
+
+def recent_for_clinic(clinic_id, since):
+    return list(db.session.scalars(
+        select(Treatment)
+        .where(Treatment.clinic_id == clinic_id, Treatment.treated_at >= since)
+        .order_by(Treatment.treated_at.desc())))
+
+
+def revoke(clinic_id, treatment_id, now=None):
+    """Withdraw a client's link; the client then sees that it was withdrawn. Commits."""
+    treatment = get_for_clinic(clinic_id, treatment_id)
+    if treatment.revoked_at is None:
+        treatment.revoked_at = now or datetime.now(timezone.utc)
+        db.session.commit()
+    return treatment
+
+
+def first_rules(treatment, count=3):
+    """The restrictions that end first: the rules that matter most in the first 48 hours."""
+    care_plan = plan_for(treatment, treatment.treated_at)
+    return sorted(care_plan.off_limits, key=lambda status: status.ends_at)[:count]

@@ -49,7 +49,8 @@ async function networkFirst(request) {
     else if (response.status === 404 || response.status === 410) await cache.delete(request);
     return response;
   } catch (error) {
-    const saved = await cache.match(request);
+    // The installed app starts at ?app=1: the same plan as the page without it.
+    const saved = await cache.match(request, { ignoreSearch: true });
     if (saved) return markSaved(saved);
     const shell = await caches.match("/");
     return shell ? markSaved(shell) : Response.error();

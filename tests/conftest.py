@@ -2,6 +2,9 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from companion import clinics, create_app, treatments
 from companion.extensions import db
@@ -52,3 +55,16 @@ def make_treatment(app, make_clinic):
             t = treatments.create(db.session.get(Clinic, clinic_id), treated_at=when, **fields)
             return t.id, t.token, t.short_code
     return make
+
+
+@pytest.fixture
+def conforms(client):
+    """conforms("Plan", body): `body` matches that schema of our own OpenAPI document."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    registry = Registry().with_resource("urn:openapi", Resource(document, DRAFT202012))
+
+    def check(schema_name, instance):
+        schema = {"$ref": f"urn:openapi#/components/schemas/{schema_name}"}
+        errors = list(Draft202012Validator(schema, registry=registry).iter_errors(instance))
+        assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+    return check

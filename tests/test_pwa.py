@@ -10,7 +10,8 @@ def test_session_manifest_opens_that_session(client, make_treatment):
     assert response.status_code == 200
     assert response.mimetype == "application/manifest+json"
     manifest = response.get_json(force=True)
-    assert manifest["start_url"] == f"/s/{token}"
+    assert manifest["start_url"] == f"/s/{token}?app=1"
+    assert manifest["id"] == f"/s/{token}"
     assert manifest["display"] == "standalone"
     sizes = {(i["sizes"], i.get("purpose", "any")) for i in manifest["icons"]}
     assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= sizes
@@ -53,3 +54,16 @@ def test_pages_carry_ios_and_install_tags(client):
     for needle in ('rel="manifest"', 'rel="apple-touch-icon"', "apple-mobile-web-app-capable",
                    'name="theme-color"', 'name="viewport"'):
         assert needle in html
+
+
+def test_opening_the_installed_app_tells_the_clinic(app, client, make_treatment):
+    from companion.extensions import db
+    from companion.models import Treatment
+
+    treatment_id, token, _ = make_treatment()
+    client.get(f"/s/{token}")
+    with app.app_context():
+        assert db.session.get(Treatment, treatment_id).installed_at is None
+    client.get(f"/s/{token}?app=1")
+    with app.app_context():
+        assert db.session.get(Treatment, treatment_id).installed_at is not None

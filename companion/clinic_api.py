@@ -1,0 +1,149 @@
+"""JSON API for booking systems: register, read and withdraw sessions with a clinic token."""
+from datetime import datetime, timezone
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, g, request, url_for
+
+from . import apitokens, qr, registration, treatments
+from .api import bearer_token
+from .errors import ApiError
+
+bp = Blueprint("clinic_api", __name__, url_prefix="/api/v1")
+PER_PAGE_MAX = 100
+
+
+def clinic_token_required(view):
+    """The clinic of the bearer token in g.clinic; 401 for a missing or unknown token."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        clinic = apitokens.clinic_for(bearer_token())
+        if clinic is None:
+            raise ApiError(401, "unauthorized", "This API token is unknown or was revoked.")
+        g.clinic = clinic
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _session_of_clinic(session_id):
+    try:
+        return treatments.get_for_clinic(g.clinic.id, session_id)
+    except treatments.LinkNotFound:
+        raise ApiError(404, "not_found", f"This clinic has no session {session_id}.")
+
+
+def client_url(treatment):
+    return current_app.config["PUBLIC_URL"] + treatments.path(treatment)
+
+
+def session_json(t):
+    public = current_app.config["PUBLIC_URL"]
+    return {
+        "id": t.id,
+        "client_name": t.client_name,
+        "treated_at": t.treated_at.isoformat(),
+        "timezone": t.timezone,
+        "protocol": t.protocol_id,
+        "series_index": t.series_index,
+        "series_total": t.series_total,
+        "next_session_weeks": t.next_session_weeks,
+        "areas": t.areas or [],
+        "needle_depth_mm": t.needle_depth_mm,
+        "overrides": t.overrides,
+        "note": t.note,
+        "client_url": client_url(t),
+        "short_code": treatments.format_short_code(t.short_code),
+        "qr_svg_url": public + url_for("clinic_api.qr_svg", session_id=t.id),
+        "qr_png_url": public + url_for("clinic_api.qr_png", session_id=t.id),
+        "created_at": t.created_at.isoformat(),
+        "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+        "first_opened_at": t.first_opened_at.isoformat() if t.first_opened_at else None,
+        "installed_at": t.installed_at.isoformat() if t.installed_at else None,
+        "last_seen_at": t.last_seen_at.isoformat() if t.last_seen_at else None,
+    }
+
+
+def json_body():
+    """The request's JSON object; 415 / 400 with a readable message otherwise."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Send JSON with 'Content-Type: application/json'.")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "bad_json", "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid", "The body must be a JSON object.", {"body": "must be a JSON object."})
+    return data
+
+
+@bp.post("/sessions")
+@clinic_token_required
+def create_session():
+    """Register a treatment session; answers with the client's link and QR code URLs."""
+    data = json_body()
+    try:
+        values = registration.parse_session(
+            data, clinic_timezone=g.clinic.timezone, now=datetime.now(timezone.utc))
+    except registration.Invalid as invalid:
+        raise ApiError(422, "invalid", "Some fields are not valid; see 'fields'.", invalid.fields)
+    treatment = treatments.create(g.clinic, **values)
+    location = url_for("clinic_api.get_session", session_id=treatment.id)
+    return session_json(treatment), 201, {"Location": location}
+
+
+@bp.get("/sessions")
+@clinic_token_required
+def list_sessions():
+    """The clinic's sessions, newest first, a page at a time."""
+    page = _positive_int("page", 1, 10_000)
+    per_page = _positive_int("per_page", 20, PER_PAGE_MAX)
+    items, total = treatments.page_for_clinic(g.clinic.id, page, per_page)
+    return {
+        "items": [session_json(t) for t in items],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "next_page": page + 1 if page * per_page < total else None,
+    }
+
+
+def _positive_int(name, default, high):
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= high:
+        raise ApiError(400, "invalid", f"'{name}' must be a whole number from 1 to {high}.",
+                       {name: f"must be a whole number from 1 to {high}."})
+    return int(raw)
+
+
+@bp.get("/sessions/<int:session_id>")
+@clinic_token_required
+def get_session(session_id):
+    """One session of the clinic."""
+    return session_json(_session_of_clinic(session_id))
+
+
+@bp.delete("/sessions/<int:session_id>")
+@clinic_token_required
+def delete_session(session_id):
+    """Withdraw the client's link; the client then sees that it was withdrawn."""
+    _session_of_clinic(session_id)
+    treatments.revoke(g.clinic.id, session_id)
+    return "", 204
+
+
+@bp.get("/sessions/<int:session_id>/qr.svg")
+@clinic_token_required
+def qr_svg(session_id):
+    """The QR code of the client's link, as SVG."""
+    treatment = _session_of_clinic(session_id)
+    return Response(qr.svg(client_url(treatment)), mimetype="image/svg+xml",
+                    headers={"Cache-Control": "private, no-store"})
+
+
+@bp.get("/sessions/<int:session_id>/qr.png")
+@clinic_token_required
+def qr_png(session_id):
+    """The QR code of the client's link, as PNG."""
+    treatment = _session_of_clinic(session_id)
+    return Response(qr.png(client_url(treatment)), mimetype="image/png",
+                    headers={"Cache-Control": "private, no-store"})

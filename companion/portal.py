@@ -1,0 +1,4 @@
+"""Staff portal (being built)."""
+from flask import Blueprint
+
+bp = Blueprint("clinic", __name__, url_prefix="/clinic")

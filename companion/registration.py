@@ -1,0 +1,201 @@
+"""What a clinic may send to register a session: checked field by field, in words people read.
+
+One parser serves the staff form and the JSON API, so both refuse the same things the same
+way. It returns clean values or a dict of field -> message; nothing is stored here.
+"""
+import re
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+from . import protocols
+
+NAME_MAX = 40
+NOTE_MAX = 500
+AREA_MAX, AREAS_MAX = 40, 8
+SERIES_MAX = 12
+WEEKS_MAX = 26
+DEPTH_MAX_MM = 3.0
+RESTRICTION_HOURS_MAX = 24 * 90
+#: a session registered ahead of time is fine; one next month is a typo
+FUTURE_LIMIT = timedelta(hours=24)
+PAST_LIMIT = timedelta(days=365)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+FIELDS = ("client_name", "treated_at", "timezone", "protocol", "series_index", "series_total",
+          "next_session_weeks", "areas", "needle_depth_mm", "overrides", "note")
+
+
+@lru_cache(maxsize=1)
+def time_zones():
+    return frozenset(available_timezones())
+
+
+class Invalid(ValueError):
+    """Bad input; `fields` maps each bad field to a sentence."""
+
+    def __init__(self, fields):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = fields
+
+
+def _text(value, field, limit, errors, required=False):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors[field] = "is required."
+        return None
+    if not isinstance(value, str):
+        errors[field] = "must be text."
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        errors[field] = f"must be at most {limit} characters."
+    elif CONTROL.search(value.replace("\n", "").replace("\r", "")):
+        errors[field] = "contains control characters."
+    return value
+
+
+def _int(value, field, low, high, errors):
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,6}\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors[field] = "must be a whole number."
+        return None
+    if not low <= value <= high:
+        errors[field] = f"must be between {low} and {high}."
+        return None
+    return value
+
+
+def parse_instant(value, field, errors, now):
+    """ISO 8601 with an offset, e.g. 2026-11-20T18:30:00+00:00; not far in the future."""
+    if value is None or value == "":
+        errors[field] = "is required."
+        return None
+    if not isinstance(value, str) or len(value) > 40:
+        errors[field] = "must be an ISO 8601 date and time with offset, e.g. 2026-11-20T18:30:00+01:00."
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        errors[field] = "must be an ISO 8601 date and time with offset, e.g. 2026-11-20T18:30:00+01:00."
+        return None
+    if moment.tzinfo is None:
+        errors[field] = "needs a UTC offset (e.g. +01:00 or Z), so the time is not ambiguous."
+        return None
+    moment = moment.astimezone(timezone.utc)
+    if moment > now + FUTURE_LIMIT:
+        errors[field] = "is more than a day in the future."
+    elif moment < now - PAST_LIMIT:
+        errors[field] = "is more than a year ago."
+    return moment
+
+
+def parse_overrides(value, protocol_id, errors, field="overrides"):
+    """Checked per-session changes, kept as sent: {"restrictions": {"heat": {"days": 5}}}."""
+    if value in (None, {}, ""):
+        return None
+    if not isinstance(value, dict) or set(value) - {"restrictions"}:
+        errors[field] = 'must look like {"restrictions": {"<id>": {"days": 5}}}.'
+        return None
+    wanted = value.get("restrictions") or {}
+    if not isinstance(wanted, dict):
+        errors[f"{field}.restrictions"] = 'must map restriction ids to {"hours": n} or {"days": n}.'
+        return None
+    known = {r["id"] for r in protocols.raw(protocol_id)["restrictions"]}
+    clean = {}
+    for rid, duration in wanted.items():
+        where = f"{field}.restrictions.{rid}"
+        if rid not in known:
+            errors[where] = f"is not a restriction of this protocol (known: {', '.join(sorted(known))})."
+            continue
+        if not isinstance(duration, dict) or len(duration) != 1 or set(duration) - {"hours", "days"}:
+            errors[where] = 'must be {"hours": n} or {"days": n}.'
+            continue
+        (unit, amount), = duration.items()
+        high = RESTRICTION_HOURS_MAX if unit == "hours" else RESTRICTION_HOURS_MAX // 24
+        amount = _int(amount, f"{where}.{unit}", 1, high, errors)
+        if amount is not None:
+            clean[rid] = {unit: amount}
+    return {"restrictions": clean} if clean else None
+
+
+def merge_form(overrides):
+    """Overrides as sent -> the form protocols.merge() takes (the other unit cleared)."""
+    items = []
+    for rid, duration in ((overrides or {}).get("restrictions") or {}).items():
+        (unit, amount), = duration.items()
+        items.append({"id": rid, unit: amount, "days" if unit == "hours" else "hours": None})
+    return {"restrictions": items} if items else {}
+
+
+def parse_session(data, *, clinic_timezone, now):
+    """Clean values for treatments.create(), or Invalid naming each bad field."""
+    if not isinstance(data, dict):
+        raise Invalid({"body": "must be a JSON object."})
+    errors = {}
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        errors["body"] = f"unknown field(s): {', '.join(unknown)}."
+    values = {
+        "client_name": _text(data.get("client_name"), "client_name", NAME_MAX, errors, required=True),
+        "treated_at": parse_instant(data.get("treated_at"), "treated_at", errors, now),
+        "note": _text(data.get("note"), "note", NOTE_MAX, errors),
+    }
+    if values["client_name"] and "@" in values["client_name"]:
+        errors["client_name"] = "a first name or nickname is enough (no e-mail addresses)."
+
+    zone = data.get("timezone") or clinic_timezone
+    if not isinstance(zone, str) or zone not in time_zones():
+        errors["timezone"] = "must be an IANA time zone such as Europe/London."
+    values["timezone_name"] = zone
+
+    protocol_id = data.get("protocol") or "microneedling"
+    if not isinstance(protocol_id, str) or protocol_id not in protocols.available():
+        errors["protocol"] = f"must be one of: {', '.join(protocols.available())}."
+        protocol_id = None
+    values["protocol_id"] = protocol_id
+
+    values["series_index"] = _int(data.get("series_index"), "series_index", 1, SERIES_MAX, errors) or 1
+    values["series_total"] = _int(data.get("series_total"), "series_total", 1, SERIES_MAX, errors)
+    if values["series_total"] and values["series_index"] > values["series_total"]:
+        errors["series_index"] = "cannot be greater than series_total."
+    values["next_session_weeks"] = _int(
+        data.get("next_session_weeks"), "next_session_weeks", 1, WEEKS_MAX, errors)
+    values["areas"] = _areas(data.get("areas"), errors)
+    values["needle_depth_mm"] = _depth(data.get("needle_depth_mm"), errors)
+    if protocol_id:
+        values["overrides"] = parse_overrides(data.get("overrides"), protocol_id, errors)
+    if errors:
+        raise Invalid(errors)
+    return values
+
+
+def _areas(value, errors):
+    if value in (None, "", []):
+        return None
+    if isinstance(value, str):
+        value = [part for part in (p.strip() for p in value.split(",")) if part]
+    if not isinstance(value, list) or len(value) > AREAS_MAX or not all(
+            isinstance(a, str) and 0 < len(a.strip()) <= AREA_MAX for a in value):
+        errors["areas"] = f"must be a list of up to {AREAS_MAX} names of {AREA_MAX} characters at most."
+        return None
+    return [a.strip() for a in value]
+
+
+def _depth(value, errors):
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.replace(",", "."))
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        errors["needle_depth_mm"] = "must be a number of millimetres, e.g. 1.5."
+        return None
+    if not 0 < value <= DEPTH_MAX_MM:
+        errors["needle_depth_mm"] = f"must be more than 0 and at most {DEPTH_MAX_MM} mm."
+        return None
+    return round(float(value), 2)
