@@ -1,7 +1,7 @@
 """companion: the aftercare companion for microneedling clients."""
 from flask import Flask
 
-from . import api, cli, client, clinic_api, config, errors, logs, portal, pwa
+from . import api, cli, client, clinic_api, config, database, errors, logs, portal, pwa, scheduler
 from .extensions import csrf, db
 
 
@@ -20,15 +20,14 @@ def create_app(test_config=None):
     register_extensions(app)
     register_blueprints(app)
     cli.init_app(app)
+    scheduler.init_app(app)  # starts only under `flask run`, see scheduler.py
     return app
 
 
 def register_extensions(app):
     db.init_app(app)
     csrf.init_app(app)
-    with app.app_context():
-        # The embedded default creates its schema on first start; migrations come later.
-        db.create_all()
+    database.init_app(app)
 
 
 def register_blueprints(app):

@@ -1,8 +1,11 @@
 """JSON API, version 1. Every route here is described in openapi.py."""
-from flask import Blueprint, request
+from datetime import datetime, timezone
 
-from . import openapi, plandata, treatments
+from flask import Blueprint, current_app, request
+
+from . import openapi, plandata, push, reminders, scheduler, subscriptions, treatments
 from .errors import ApiError
+from .registration import Invalid
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -40,3 +43,88 @@ def get_plan():
 def get_openapi():
     """The OpenAPI 3.1 description of this API."""
     return openapi.document()
+
+
+def client_session():
+    """The session of the client token, without touching its plan."""
+    try:
+        return treatments.by_token(bearer_token())
+    except treatments.LinkRevoked:
+        raise ApiError(410, "revoked", "Your clinic has withdrawn this link. Please contact them.")
+    except treatments.LinkNotFound:
+        raise ApiError(404, "not_found", "No aftercare plan matches this token.")
+
+
+def json_object():
+    """The JSON object of the request; 415 / 400 / 422 with a readable message otherwise."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Send JSON with 'Content-Type: application/json'.")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "bad_json", "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid", "The body must be a JSON object.", {"body": "must be a JSON object."})
+    return data
+
+
+def _invalid(invalid):
+    return ApiError(422, "invalid", "Some fields are not valid; see 'fields'.", invalid.fields)
+
+
+@bp.get("/vapid-public-key")
+def get_vapid_public_key():
+    """The application server key browsers subscribe with."""
+    key = push.public_key(push.load_vapid(current_app.config["VAPID_PRIVATE_KEY_FILE"]))
+    return {"publicKey": key}, 200, {"Cache-Control": "public, max-age=3600"}
+
+
+@bp.put("/me/push-subscription")
+def put_subscription():
+    """Store this phone's push subscription for the session (upsert by endpoint)."""
+    treatment = client_session()
+    try:
+        created = subscriptions.save(treatment, json_object(),
+                                     current_app.config["PUSH_ENDPOINT_ALLOWLIST"])
+    except Invalid as invalid:
+        raise _invalid(invalid)
+    return subscriptions.preferences(treatment), 201 if created else 200
+
+
+@bp.delete("/me/push-subscription")
+def delete_subscription():
+    """Forget this phone's push subscription."""
+    treatment = client_session()
+    data = json_object()
+    endpoint = data.get("endpoint")
+    if not isinstance(endpoint, str) or len(endpoint) > 1024:
+        raise ApiError(422, "invalid", "Send the subscription's endpoint.",
+                       {"endpoint": "is required."})
+    subscriptions.remove(treatment, endpoint)
+    return "", 204
+
+
+@bp.get("/me/preferences")
+def get_preferences():
+    """The client's reminder preferences."""
+    return subscriptions.preferences(client_session())
+
+
+@bp.put("/me/preferences")
+def put_preferences():
+    """Change time zone, reminder times, quiet hours, reminders on or off."""
+    treatment = client_session()
+    try:
+        return subscriptions.set_preferences(treatment, json_object())
+    except Invalid as invalid:
+        raise _invalid(invalid)
+
+
+@bp.post("/me/test-notification")
+def post_test_notification():
+    """Send a test reminder to every phone of this session, now."""
+    treatment = client_session()
+    if not subscriptions.preferences(treatment)["subscribed"]:
+        raise ApiError(409, "not_subscribed", "Turn on reminders on this phone first.")
+    reminders.queue_test(treatment, datetime.now(timezone.utc))
+    scheduler.nudge(current_app)
+    return {"queued": True}, 202

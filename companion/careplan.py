@@ -43,6 +43,7 @@ class Restriction:
     allowed: str  #: shown once allowed again
     hours: int | None = None  #: elapsed hours, DST changes count as real time
     days: int | None = None  #: calendar days, ending at the same local wall-clock time
+    remind: bool = True  #: announce the end by push ("picking" never becomes a good idea)
 
     def __post_init__(self) -> None:
         if (self.hours is None) == (self.days is None):

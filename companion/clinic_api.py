@@ -5,7 +5,7 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, g, request, url_for
 
 from . import apitokens, qr, registration, treatments
-from .api import bearer_token
+from .api import bearer_token, json_object
 from .errors import ApiError
 
 bp = Blueprint("clinic_api", __name__, url_prefix="/api/v1")
@@ -62,23 +62,11 @@ def session_json(t):
     }
 
 
-def json_body():
-    """The request's JSON object; 415 / 400 with a readable message otherwise."""
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "Send JSON with 'Content-Type: application/json'.")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "bad_json", "The body is not valid JSON.")
-    if not isinstance(data, dict):
-        raise ApiError(422, "invalid", "The body must be a JSON object.", {"body": "must be a JSON object."})
-    return data
-
-
 @bp.post("/sessions")
 @clinic_token_required
 def create_session():
     """Register a treatment session; answers with the client's link and QR code URLs."""
-    data = json_body()
+    data = json_object()
     try:
         values = registration.parse_session(
             data, clinic_timezone=g.clinic.timezone, now=datetime.now(timezone.utc))

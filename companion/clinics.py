@@ -1,9 +1,10 @@
 """Service: clinics, their settings and their own protocol defaults."""
 import re
+from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from . import protocols
+from . import protocols, reminders
 from .extensions import db
 from .models import Clinic
 from .registration import CONTROL, Invalid, WEEKS_MAX, merge_form, parse_overrides, time_zones
@@ -30,6 +31,10 @@ def update(clinic, data):
     values = parse_settings(data, partial=True)
     for field, value in values.items():
         setattr(clinic, field, value)
+    db.session.flush()
+    if "protocol_overrides" in values:
+        # Pending reminders follow the clinic's new durations and intervals.
+        reminders.replan_clinic(clinic.id, datetime.now(timezone.utc))
     db.session.commit()
     return clinic
 

@@ -20,8 +20,21 @@ DEFAULTS = {
     "SESSION_COOKIE_NAME": "companion_session",
     # CSRF tokens live as long as the sign-in, so a form left open all day still posts.
     "WTF_CSRF_TIME_LIMIT": 12 * 3600,
-    # `sub` claim of VAPID tokens (used by the reminder sender).
+    # `sub` claim of VAPID tokens: a real mailto: or https: address of whoever runs this.
     "VAPID_SUBJECT": "mailto:admin@example.invalid",
+    # Push services a subscription may point at (JSON list; add "http://127.0.0.1:PORT"
+    # only for a local test push service).
+    "PUSH_ENDPOINT_ALLOWLIST": [
+        "https://fcm.googleapis.com",
+        "https://updates.push.services.mozilla.com",
+        "https://*.push.services.mozilla.com",
+        "https://*.push.apple.com",
+        "https://*.notify.windows.com",
+    ],
+    "PUSH_TIMEOUT_SECONDS": 10,
+    # "off" in web workers: then `flask --app companion scheduler` sends the reminders.
+    "SCHEDULER": "on",
+    "DISPATCH_INTERVAL_SECONDS": 5,
 }
 
 

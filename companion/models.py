@@ -1,7 +1,8 @@
 """Tables. No I/O and no current_app here: services read and write these rows."""
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, JSON, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, JSON, String, Text,
+                        TypeDecorator, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -89,6 +90,12 @@ class Treatment(db.Model):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: first time the plan was opened as an installed (home-screen) app
     installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the client's reminder preferences, local "HH:MM" times in `timezone`
+    reminders_on: Mapped[bool] = mapped_column(Boolean, default=True)
+    morning_at: Mapped[str] = mapped_column(String(5), default="08:00")
+    evening_at: Mapped[str] = mapped_column(String(5), default="20:00")
+    quiet_start: Mapped[str | None] = mapped_column(String(5), default="21:30")
+    quiet_end: Mapped[str | None] = mapped_column(String(5), default="07:30")
 
     clinic: Mapped[Clinic] = relationship(back_populates="treatments")
 
@@ -145,3 +152,58 @@ class LoginThrottle(db.Model):
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: no attempt is checked before this moment
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PushSubscription(db.Model):
+    """A browser's push endpoint for one client session (PushSubscription.toJSON())."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    treatment_id: Mapped[int] = mapped_column(ForeignKey("treatments.id"), index=True)
+    #: https URL on an allowed push service; one subscription belongs to one session
+    endpoint: Mapped[str] = mapped_column(String(1024), unique=True)
+    #: base64url keys of the browser: P-256 public key (65 bytes) and auth secret (16 bytes)
+    p256dh: Mapped[str] = mapped_column(String(100))
+    auth: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: a short reason such as "HTTP 503" (never the endpoint itself)
+    last_failure: Mapped[str | None] = mapped_column(String(200))
+    #: the push service asked us to wait (429 Retry-After) until then
+    retry_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Reminder(db.Model):
+    """One push reminder of one session, due at a UTC instant; sent by the dispatcher."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("treatment_id", "key"),
+        # What the dispatcher scans: only rows not yet done, by due time.
+        Index("ix_reminders_unsent_due", "due_at",
+              sqlite_where=text("state IN ('pending', 'leased')"),
+              postgresql_where=text("state IN ('pending', 'leased')")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    treatment_id: Mapped[int] = mapped_column(ForeignKey("treatments.id"), index=True)
+    #: stable per session (reminderplan.PlannedReminder.key); also the notification tag
+    key: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))
+    #: recovery day the notification opens on
+    day: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: not sent after this: a reminder that went stale while the server was down is skipped
+    stale_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(String(300))
+    #: pending -> leased -> sent | skipped | failed
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    #: a leased row belongs to lease_owner until lease_until; then anyone may take it
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -127,6 +127,99 @@ SCHEMAS["SessionPage"] = _obj({
     "page": INT, "per_page": INT, "total": INT, "next_page": {"type": ["integer", "null"]},
 })
 
+SCHEMAS["PushSubscription"] = {
+    "type": "object",
+    "description": "the body of PushSubscription.toJSON()",
+    "required": ["endpoint", "keys"],
+    "properties": {
+        "endpoint": {**STR, "format": "uri", "maxLength": 1024,
+                     "description": "https URL on an allowed push service"},
+        "expirationTime": {"type": ["number", "null"]},
+        "keys": {"type": "object", "required": ["p256dh", "auth"], "properties": {
+            "p256dh": {**STR, "description": "base64url, 65-byte uncompressed P-256 point"},
+            "auth": {**STR, "description": "base64url, 16 bytes"}}},
+    },
+}
+HHMM_SCHEMA = {**STR, "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+SCHEMAS["Preferences"] = _obj({
+    "timezone": STR, "morning": HHMM_SCHEMA, "evening": HHMM_SCHEMA,
+    "quiet_start": {"type": ["string", "null"], "pattern": HHMM_SCHEMA["pattern"]},
+    "quiet_end": {"type": ["string", "null"], "pattern": HHMM_SCHEMA["pattern"]},
+    "reminders": {"type": "boolean"}, "subscribed": {"type": "boolean"},
+})
+SCHEMAS["PreferencesUpdate"] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {k: v for k, v in SCHEMAS["Preferences"]["properties"].items() if k != "subscribed"},
+}
+CLIENT_AUTH = [{"clientToken": []}]
+CLIENT_ERRORS = {
+    "401": _error_response("No bearer token was sent"),
+    "404": _error_response("No session matches the token"),
+    "410": _error_response("The clinic withdrew the link"),
+}
+BODY_ERRORS = {
+    "400": _error_response("The body is not JSON"),
+    "413": _error_response("The body is too large"),
+    "415": _error_response("The body is not sent as application/json"),
+    "422": _error_response("Fields are not valid; 'fields' names each"),
+}
+
+
+def _json_body(schema):
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _json_response(description, schema):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+CLIENT_PATHS = {
+    "/api/v1/vapid-public-key": {"get": {
+        "operationId": "getVapidPublicKey", "summary": "The key browsers subscribe with",
+        "security": [],
+        "responses": {"200": _json_response("base64url raw P-256 public key",
+                                            _obj({"publicKey": STR}))},
+    }},
+    "/api/v1/me/push-subscription": {
+        "put": {
+            "operationId": "putPushSubscription",
+            "summary": "Store this phone's push subscription (upsert by endpoint)",
+            "security": CLIENT_AUTH, "requestBody": _json_body(_ref("PushSubscription")),
+            "responses": {"201": _json_response("stored", _ref("Preferences")),
+                          "200": _json_response("updated", _ref("Preferences")),
+                          **CLIENT_ERRORS, **BODY_ERRORS},
+        },
+        "delete": {
+            "operationId": "deletePushSubscription", "summary": "Forget this phone's subscription",
+            "security": CLIENT_AUTH,
+            "requestBody": _json_body({"type": "object", "required": ["endpoint"],
+                                       "properties": {"endpoint": STR}}),
+            "responses": {"204": {"description": "forgotten"}, **CLIENT_ERRORS, **BODY_ERRORS},
+        },
+    },
+    "/api/v1/me/preferences": {
+        "get": {
+            "operationId": "getPreferences", "summary": "Reminder preferences",
+            "security": CLIENT_AUTH,
+            "responses": {"200": _json_response("preferences", _ref("Preferences")), **CLIENT_ERRORS},
+        },
+        "put": {
+            "operationId": "putPreferences",
+            "summary": "Change time zone, reminder times, quiet hours, on/off",
+            "security": CLIENT_AUTH, "requestBody": _json_body(_ref("PreferencesUpdate")),
+            "responses": {"200": _json_response("preferences", _ref("Preferences")),
+                          **CLIENT_ERRORS, **BODY_ERRORS},
+        },
+    },
+    "/api/v1/me/test-notification": {"post": {
+        "operationId": "postTestNotification", "summary": "Send a test reminder now",
+        "security": CLIENT_AUTH,
+        "responses": {"202": _json_response("queued", _obj({"queued": {"type": "boolean"}})),
+                      "409": _error_response("No phone of this session has reminders on"),
+                      **CLIENT_ERRORS},
+    }},
+}
+
 CLINIC_AUTH = [{"clinicToken": []}]
 SESSION_ID = {"name": "session_id", "in": "path", "required": True,
               "schema": {**INT, "minimum": 1}}
@@ -243,7 +336,7 @@ def document():
                            "with the token of their link (/s/<token>).",
         },
         "servers": [{"url": current_app.config["PUBLIC_URL"]}],
-        "paths": PATHS,
+        "paths": {**PATHS, **CLIENT_PATHS},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

@@ -3,11 +3,11 @@ import re
 import secrets
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from . import careplan, protocols, registration
 from .extensions import db
-from .models import Treatment
+from .models import Reminder, Treatment
 
 #: Crockford base32 without I, L, O, U: nothing a client can misread on a printed card.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -173,6 +173,9 @@ def revoke(clinic_id, treatment_id, now=None):
     treatment = get_for_clinic(clinic_id, treatment_id)
     if treatment.revoked_at is None:
         treatment.revoked_at = now or datetime.now(timezone.utc)
+        # Nothing more goes to a withdrawn link's phones.
+        db.session.execute(delete(Reminder).where(Reminder.treatment_id == treatment.id,
+                                                  Reminder.state == "pending"))
         db.session.commit()
     return treatment
 

@@ -1,0 +1,223 @@
+"""Service: plan reminders into rows, claim due rows atomically, send them, record outcomes.
+
+Exactly once: a dispatcher claims rows with a lease in one atomic statement and commits
+the claim before sending. Rows whose lease ran out (a dispatcher died mid-send) are claimed
+again; notifications carry the reminder's key as Topic and tag, so such a rare repeat
+replaces the first on the phone instead of stacking.
+"""
+import logging
+import secrets
+from datetime import datetime, time, timedelta, timezone
+
+from sqlalchemy import and_, delete, or_, select, update
+
+from . import reminderplan, treatments
+from .extensions import db
+from .models import PushSubscription, Reminder, Treatment
+from .push import Outcome
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)
+BATCH = 50
+#: retries after 1, 2, 4, ... minutes, never past the reminder's stale time
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+TEST_KEY_PREFIX = "test-"
+
+
+def _hm(value):
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def preferences(treatment):
+    return reminderplan.Preferences(
+        morning=_hm(treatment.morning_at),
+        evening=_hm(treatment.evening_at),
+        quiet_start=_hm(treatment.quiet_start) if treatment.quiet_start else None,
+        quiet_end=_hm(treatment.quiet_end) if treatment.quiet_end else None,
+    )
+
+
+def wanted(treatment):
+    """Reminders are planned only for live sessions that want them and can receive them."""
+    return (treatment.reminders_on and treatment.revoked_at is None
+            and db.session.scalar(select(PushSubscription.id)
+                                  .where(PushSubscription.treatment_id == treatment.id).limit(1)))
+
+
+def replan(treatment, now, commit=True):
+    """Re-plan the session's unsent reminders from its plan and preferences. Commits.
+
+    Rows already sent, leased, skipped or failed stay as they are (their keys are not planned
+    again); every pending row is replaced, so changed times, zones and protocols apply.
+    """
+    db.session.execute(delete(Reminder).where(Reminder.treatment_id == treatment.id,
+                                              Reminder.state == "pending"))
+    if wanted(treatment):
+        done = set(db.session.scalars(select(Reminder.key).where(
+            Reminder.treatment_id == treatment.id)))
+        protocol = treatments.protocol_for(treatment)
+        care_plan = treatments.plan_for(treatment, now)
+        for item in reminderplan.plan_reminders(care_plan, preferences(treatment),
+                                                protocol.expected_recovery_days):
+            if item.key in done or item.stale_at <= now:
+                continue
+            db.session.add(Reminder(
+                treatment_id=treatment.id, key=item.key, kind=item.kind, day=item.day,
+                due_at=item.due_at, stale_at=item.stale_at, title=item.title, body=item.body))
+    if commit:
+        db.session.commit()
+
+
+def replan_clinic(clinic_id, now):
+    """The clinic changed its protocol defaults: re-plan its sessions that have reminders."""
+    ids = db.session.scalars(select(Reminder.treatment_id).join(Treatment)
+                             .where(Treatment.clinic_id == clinic_id,
+                                    Reminder.state == "pending").distinct())
+    for treatment_id in list(ids):
+        replan(db.session.get(Treatment, treatment_id), now, commit=False)
+    db.session.commit()
+
+
+def queue_test(treatment, now):
+    """A test reminder, due now. Commits."""
+    db.session.add(Reminder(
+        treatment_id=treatment.id, key=f"{TEST_KEY_PREFIX}{secrets.token_hex(4)}", kind="test",
+        day=treatments.plan_for(treatment, now).day, due_at=now,
+        stale_at=now + timedelta(minutes=15), title="Test reminder",
+        body="Reminders work on this phone. You will get your care reminders here."))
+    db.session.commit()
+
+
+def claim(owner, now, limit=BATCH):
+    """Lease up to `limit` due rows to `owner` in one atomic statement; returns their ids.
+
+    SQLite: one UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING in an immediate
+    transaction. PostgreSQL: the same with FOR UPDATE SKIP LOCKED in the subquery, so
+    concurrent dispatchers take disjoint rows without waiting for each other.
+    """
+    due = (select(Reminder.id)
+           .where(or_(and_(Reminder.state == "pending", Reminder.due_at <= now),
+                      and_(Reminder.state == "leased", Reminder.lease_until < now)))
+           .order_by(Reminder.due_at).limit(limit))
+    sqlite = db.engine.dialect.name == "sqlite"
+    if not sqlite:
+        due = due.with_for_update(skip_locked=True)
+    statement = (update(Reminder).where(Reminder.id.in_(due.scalar_subquery()))
+                 .values(state="leased", lease_owner=owner, lease_until=now + LEASE,
+                         attempts=Reminder.attempts + 1)
+                 .returning(Reminder.id)
+                 .execution_options(synchronize_session=False))
+    db.session.commit()  # no read transaction of ours may hold the database meanwhile
+    with db.engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        ids = [row[0] for row in connection.execute(statement)]
+        connection.commit()
+    return ids
+
+
+def payload(reminder, treatment):
+    """What the phone shows. No name, no clinic note: title, body, where to open, tag."""
+    return {
+        "title": reminder.title,
+        "body": reminder.body,
+        "url": f"{treatments.path(treatment)}#day-{reminder.day}",
+        "tag": reminder.key,
+    }
+
+
+def _finish(reminder, owner, **values):
+    """Record an outcome only if the lease is still ours (it may have expired and moved on)."""
+    result = db.session.execute(
+        update(Reminder).where(Reminder.id == reminder.id, Reminder.lease_owner == owner,
+                               Reminder.state == "leased")
+        .values(lease_owner=None, lease_until=None, **values))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def send_one(reminder, sender, owner, now):
+    """Send a leased reminder to every subscription of its session; record what happened."""
+    treatment = db.session.get(Treatment, reminder.treatment_id)
+    if reminder.stale_at <= now:
+        return _finish(reminder, owner, state="skipped", last_error="stale")
+    if treatment is None or treatment.revoked_at is not None or (
+            not treatment.reminders_on and reminder.kind != "test"):
+        return _finish(reminder, owner, state="skipped", last_error="reminders off")
+    subscriptions = list(db.session.scalars(
+        select(PushSubscription).where(PushSubscription.treatment_id == treatment.id)))
+    if not subscriptions:
+        return _finish(reminder, owner, state="skipped", last_error="no subscription")
+
+    ttl = max(60, int((reminder.stale_at - now).total_seconds()))
+    body = payload(reminder, treatment)
+    sent, retry_at, errors = False, None, []
+    for sub in subscriptions:
+        if sub.retry_after and sub.retry_after > now:
+            retry_at = min(filter(None, (retry_at, sub.retry_after)))
+            continue
+        info = {"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
+        result = sender.send(info, body, ttl=ttl, topic=_topic(reminder.key),
+                             urgency="high" if reminder.kind == "test" else "normal")
+        if result.outcome is Outcome.SENT:
+            sent = True
+            sub.last_success_at = now
+        elif result.outcome is Outcome.GONE:
+            db.session.delete(sub)
+        else:
+            sub.last_failure_at, sub.last_failure = now, result.reason[:200]
+            errors.append(result.reason)
+            if result.outcome is Outcome.REJECTED:
+                # Our configuration, not the phone's: keep the subscription, say so loudly.
+                log.error("push refused for reminder %s: %s", reminder.id, result.reason)
+            else:
+                wait = timedelta(seconds=result.retry_after) if result.retry_after else None
+                if result.outcome is Outcome.RATE_LIMITED and wait:
+                    sub.retry_after = now + wait
+                delay = wait or min(BACKOFF_FIRST * 2 ** (reminder.attempts - 1), BACKOFF_MAX)
+                retry_at = min(filter(None, (retry_at, now + delay)))
+    db.session.commit()
+
+    if sent:
+        return _finish(reminder, owner, state="sent", sent_at=now, last_error=None)
+    if retry_at and retry_at < reminder.stale_at:
+        return _finish(reminder, owner, state="pending", due_at=retry_at,
+                       last_error="; ".join(errors)[:200] or "waiting")
+    if retry_at:
+        return _finish(reminder, owner, state="skipped", last_error="stale before a retry")
+    reason = "; ".join(errors)[:200] or "no live subscription"
+    return _finish(reminder, owner, state="failed" if errors else "skipped", last_error=reason)
+
+
+def _topic(key):
+    # Topic: at most 32 URL-safe base64 characters.
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in key)[:32]
+
+
+def dispatch(sender, owner=None, now=None, clock=None):
+    """Claim due reminders and send them, batch after batch; returns how many were handled."""
+    owner = owner or f"dispatcher-{secrets.token_hex(6)}"
+    handled = 0
+    while True:
+        moment = now or (clock or _utcnow)()
+        ids = claim(owner, moment)
+        if not ids:
+            return handled
+        for reminder_id in ids:
+            reminder = db.session.get(Reminder, reminder_id)
+            try:
+                send_one(reminder, sender, owner, moment)
+            except Exception:  # one broken row must never stop the others
+                db.session.rollback()
+                log.exception("reminder %s could not be sent", reminder_id)
+            handled += 1
+        if now is not None and len(ids) < BATCH:
+            return handled
+
+
+def _utcnow():
+    return datetime.now(timezone.utc)
+

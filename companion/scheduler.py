@@ -1,0 +1,113 @@
+"""The only importer of apscheduler: periodic jobs as data, started in one process on purpose.
+
+The embedded default runs them inside `flask --app companion run` (once, not again in the
+debug reloader's watcher); `COMPANION_SCHEDULER=off` keeps them out of web workers, and
+`flask --app companion scheduler` runs them as a process of their own.
+"""
+import atexit
+import logging
+import secrets
+from datetime import datetime, timezone
+
+import click
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import current_app
+from flask.cli import with_appcontext
+from werkzeug.serving import is_running_from_reloader
+
+from . import push, reminders
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def dispatch_reminders(app):
+    """Send every due reminder."""
+    with app.app_context():
+        try:
+            reminders.dispatch(sender(app), owner=app.extensions["companion.dispatcher_id"])
+        finally:
+            db.session.remove()
+
+
+#: (function, seconds between runs, config key that can change it)
+JOBS = [
+    (dispatch_reminders, 5, "DISPATCH_INTERVAL_SECONDS"),
+]
+
+
+def sender(app):
+    """One push sender per process: one HTTP session, VAPID tokens cached per push service."""
+    cached = app.extensions.get("companion.sender")
+    if cached is None:
+        cached = push.Sender(
+            push.load_vapid(app.config["VAPID_PRIVATE_KEY_FILE"]),
+            app.config["VAPID_SUBJECT"],
+            app.config["PUSH_ENDPOINT_ALLOWLIST"],
+            timeout=app.config["PUSH_TIMEOUT_SECONDS"],
+        )
+        app.extensions["companion.sender"] = cached
+    return cached
+
+
+def _build(app, scheduler_class):
+    app.extensions["companion.dispatcher_id"] = f"dispatcher-{secrets.token_hex(6)}"
+    scheduler = scheduler_class(
+        timezone=timezone.utc,
+        # A run missed while busy is simply the next run: never pile up, never skip for long.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+    )
+    for function, seconds, key in JOBS:
+        scheduler.add_job(function, "interval", args=[app], id=function.__name__,
+                          seconds=app.config.get(key, seconds),
+                          next_run_time=datetime.now(timezone.utc))
+    return scheduler
+
+
+def init_app(app):
+    """Start the in-process scheduler when this process is `flask run` and it is wanted."""
+    app.cli.add_command(scheduler_command)
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.info_name != "run" or not enabled(app):
+        return
+    reload = ctx.params.get("reload")
+    if reload is None:
+        reload = app.debug
+    if reload and not is_running_from_reloader():
+        return  # the reloader's watcher; its child process runs the scheduler
+    start(app)
+
+
+def enabled(app):
+    return str(app.config.get("SCHEDULER", "on")).lower() not in ("off", "false", "0", "no")
+
+
+def start(app):
+    scheduler = _build(app, BackgroundScheduler)
+    scheduler.start()
+    app.extensions["companion.scheduler"] = scheduler
+    atexit.register(lambda: scheduler.shutdown(wait=False))
+    log.info("reminder dispatcher started in this process")
+    return scheduler
+
+
+def nudge(app):
+    """Run the dispatcher now instead of at its next tick (a test reminder should not wait)."""
+    scheduler = app.extensions.get("companion.scheduler")
+    if scheduler is not None:
+        scheduler.modify_job("dispatch_reminders", next_run_time=datetime.now(timezone.utc))
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command():
+    """Run the reminder dispatcher in the foreground (production: one or more of these)."""
+    app = current_app._get_current_object()
+    click.echo(f"companion dispatcher: sending due reminders every "
+               f"{app.config['DISPATCH_INTERVAL_SECONDS']} s. Ctrl+C stops it.")
+    scheduler = _build(app, BlockingScheduler)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
