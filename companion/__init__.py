@@ -1,4 +1,6 @@
 """companion: the aftercare companion for microneedling clients."""
+import os
+
 from flask import Flask
 
 from . import api, cli, client, clinic_api, config, database, errors, logs, portal, pwa, scheduler
@@ -10,7 +12,7 @@ def create_app(test_config=None):
     test_config = dict(test_config or {})
     app = Flask(
         __name__,
-        instance_path=test_config.pop("INSTANCE_PATH", None),
+        instance_path=test_config.pop("INSTANCE_PATH", None) or os.environ.get("COMPANION_INSTANCE_PATH"),
         instance_relative_config=True,
         static_folder=str(config.PROJECT_ROOT / "static"),
         template_folder=str(config.PROJECT_ROOT / "templates"),

@@ -169,7 +169,7 @@ def _aware(name: str, value: datetime) -> datetime:
     return value
 
 
-def _wall_to_instant(wall: datetime, zone: ZoneInfo) -> datetime:
+def wall_to_instant(wall: datetime, zone: ZoneInfo) -> datetime:
     """The UTC instant of a naive local wall time.
 
     A wall time in a spring-forward gap or a fall-back overlap has two readings (fold=0
@@ -195,13 +195,13 @@ def recovery_day(treated_at: datetime, tz: str | ZoneInfo, moment: datetime) -> 
 def restriction_end(
     treated_at: datetime, tz: str | ZoneInfo, restriction: Restriction
 ) -> datetime:
-    """The UTC instant a restriction ends (see `_wall_to_instant` for DST edge cases)."""
+    """The UTC instant a restriction ends (see `wall_to_instant` for DST edge cases)."""
     zone = _zone(tz)
     _aware("treated_at", treated_at)
     if restriction.hours is not None:
         return _after_hours(treated_at, restriction.hours)
     wall = treated_at.astimezone(zone).replace(tzinfo=None)
-    return _wall_to_instant(wall + timedelta(days=restriction.days), zone)
+    return wall_to_instant(wall + timedelta(days=restriction.days), zone)
 
 
 # -- The plan -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .careplan import Plan
+from .careplan import Plan, wall_to_instant
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,8 @@ FRESH_FOR = {
 
 
 def instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
-    """The UTC instant of a local wall time; in a DST gap, the moment just after the gap."""
-    local = datetime.combine(day, wall).replace(tzinfo=zone)
-    back = local.astimezone(UTC).astimezone(zone)
-    if back.replace(tzinfo=None) != local.replace(tzinfo=None):  # 02:30 that never happens
-        local = local.replace(fold=1)
-    return local.astimezone(UTC)
+    """The UTC instant of a local wall time (in a DST gap, just after it: careplan's rule)."""
+    return wall_to_instant(datetime.combine(day, wall), zone)
 
 
 def in_quiet_hours(moment: datetime, prefs: Preferences, zone: ZoneInfo) -> bool:

@@ -50,10 +50,11 @@ def save(treatment, data, allowlist, now=None):
     row = db.session.scalar(select(PushSubscription).where(PushSubscription.endpoint == endpoint))
     created = row is None
     if created:
-        row = PushSubscription(endpoint=endpoint)
+        row = PushSubscription(endpoint=endpoint, treatment_id=treatment.id, p256dh=p256dh, auth=auth)
         db.session.add(row)
-    row.treatment_id, row.p256dh, row.auth = treatment.id, p256dh, auth
-    row.last_failure = row.retry_after = None
+    else:
+        row.treatment_id, row.p256dh, row.auth = treatment.id, p256dh, auth
+        row.last_failure = row.retry_after = None
     db.session.flush()
     reminders.replan(treatment, now, commit=False)
     db.session.commit()

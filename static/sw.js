@@ -46,7 +46,7 @@ async function networkFirst(request) {
     ]);
     // Keep good answers; a withdrawn link (410) or unknown token (404) removes the saved copy.
     if (response.ok) await cache.put(request, response.clone());
-    else if (response.status === 404 || response.status === 410) await cache.delete(request);
+    else if (response.status === 404 || response.status === 410) await cache.delete(request, { ignoreSearch: true });
     return response;
   } catch (error) {
     // The installed app starts at ?app=1: the same plan as the page without it.

@@ -68,3 +68,13 @@ def conforms(client):
         errors = list(Draft202012Validator(schema, registry=registry).iter_errors(instance))
         assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
     return check
+
+
+@pytest.fixture
+def push_service():
+    """A push service on loopback that decrypts and verifies (tests/pushservice.py)."""
+    from pushservice import FakePushService
+
+    service = FakePushService()
+    yield service
+    service.close()

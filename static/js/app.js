@@ -22,6 +22,13 @@
     });
     window.addEventListener("load", function () {
       navigator.serviceWorker.register("/sw.js").then(function (reg) {
+        // The first visit loads before the worker controls the page: save this plan now,
+        // or it would not open offline until a second visit.
+        if ($("plan") && window.caches) {
+          navigator.serviceWorker.ready.then(function () {
+            return caches.open("plans").then(function (cache) { return cache.add(location.pathname); });
+          }).catch(function () { /* offline already, or storage refused */ });
+        }
         if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg.waiting);
         reg.addEventListener("updatefound", function () {
           var incoming = reg.installing;
@@ -125,7 +132,9 @@
       item.setAttribute("data-step", step.id);
       item.querySelector(".check").setAttribute("data-step", step.id);
       item.querySelector(".step-title").textContent = step.title;
-      item.querySelector(".step-time").textContent = labels[step.time];
+      item.querySelector(".step-time").textContent = step.not_before
+        ? "From " + parts(Date.parse(step.not_before), { hour: "2-digit", minute: "2-digit", hour12: false })
+        : labels[step.time];
       item.querySelector(".step-text").textContent = step.text;
       list.appendChild(item);
     });
@@ -142,6 +151,15 @@
       var d = el.getAttribute("data-date");
       el.classList.toggle("is-today", d === date);
       el.classList.toggle("is-past", d < date);
+      var badge = el.querySelector(".badge");
+      if (d === date && !badge) {
+        badge = document.createElement("span");
+        badge.className = "badge";
+        badge.textContent = "Today";
+        el.querySelector("h2, h3").appendChild(badge);
+      } else if (d !== date && badge) {
+        badge.remove();
+      }
     });
     bindChecks(date);
   }
