@@ -2,6 +2,7 @@
 import json
 import os
 import secrets
+from pathlib import Path
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from . import apitokens, clinics, staff, treatments
+from . import apitokens, clinics, push, staff, treatments
+from .config import ensure_vapid_key
 from .registration import Invalid
 
 clinic_cli = AppGroup("clinic", help="Clinics.")
@@ -76,6 +78,25 @@ def api_token(clinic_id, name, listing, revoke_id):
     click.echo(token)
 
 
+@click.command("vapid")
+@click.option("--create", is_flag=True, help="create the key pair if there is none")
+@with_appcontext
+def vapid_command(create):
+    """Show the VAPID public key browsers subscribe with (the key is never replaced)."""
+    path = current_app.config["VAPID_PRIVATE_KEY_FILE"]
+    if not os.path.exists(path):
+        if not create:
+            _fail(f"there is no VAPID key at {path}; run with --create to make one.")
+        ensure_vapid_key(Path(path))
+        click.echo(f"Created a VAPID key pair in {path}.")
+    elif create:
+        click.echo(f"A VAPID key already exists in {path}; it is kept (a new one would "
+                   "break every subscription).")
+    key = push.public_key(push.load_vapid(path))
+    click.echo(f"VAPID subject: {current_app.config['VAPID_SUBJECT']}")
+    click.echo(key)
+
+
 @click.command("demo")
 @with_appcontext
 def demo_command():
@@ -120,5 +141,5 @@ def public_url(path):
 
 
 def init_app(app):
-    for command in (clinic_cli, staff_cli, api_token, demo_command):
+    for command in (clinic_cli, staff_cli, api_token, vapid_command, demo_command):
         app.cli.add_command(command)

@@ -87,9 +87,14 @@ def start(app):
     scheduler = _build(app, BackgroundScheduler)
     scheduler.start()
     app.extensions["companion.scheduler"] = scheduler
-    atexit.register(lambda: scheduler.shutdown(wait=False))
+    atexit.register(stop, scheduler)
     log.info("reminder dispatcher started in this process")
     return scheduler
+
+
+def stop(scheduler):
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
 
 
 def nudge(app):
