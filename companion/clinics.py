@@ -43,7 +43,7 @@ def parse_settings(data, partial=False):
     """Clean settings, or Invalid naming each bad field."""
     errors, values = {}, {}
 
-    def text(field, limit, required=False, pattern=None, hint=""):
+    def text(field, limit, required=False, pattern=None, hint="", multiline=False):
         if partial and field not in data:
             return
         value = data.get(field)
@@ -54,8 +54,10 @@ def parse_settings(data, partial=False):
             else:
                 values[field] = None
             return
-        if not isinstance(value, str) or len(value) > limit or CONTROL.search(value):
+        if not isinstance(value, str) or len(value) > limit:
             errors[field] = f"must be text of at most {limit} characters."
+        elif CONTROL.search(value.replace("\r\n", "\n").replace("\n", "") if multiline else value):
+            errors[field] = "contains control characters" + ("." if multiline else " or line breaks.")
         elif pattern and not pattern.match(value):
             errors[field] = hint
         else:
@@ -64,10 +66,10 @@ def parse_settings(data, partial=False):
     text("name", 120, required=True)
     text("phone", 40, pattern=PHONE_RE, hint="must be a phone number, e.g. +44 20 7946 0000.")
     text("booking_url", 500, pattern=URL_RE, hint="must be a web address starting with https://.")
-    text("emergency_text", 500)
+    text("emergency_text", 500, multiline=True)
     if not partial or "timezone" in data:
         zone = data.get("timezone") or "UTC"
-        if zone not in time_zones():
+        if not isinstance(zone, str) or zone not in time_zones():
             errors["timezone"] = "must be an IANA time zone such as Europe/London."
         values["timezone"] = zone
     if "protocol_overrides" in data:

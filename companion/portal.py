@@ -1,4 +1,294 @@
-"""Staff portal (being built)."""
-from flask import Blueprint
+"""Clinic staff portal: sign-in, registering sessions, QR codes and cards, settings, dashboard.
+
+Views parse the form, make one service call and render. The form <-> service conversions
+live at the bottom of this module: the services speak JSON-shaped dicts, staff speak forms.
+"""
+import functools
+import math
+import re
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template,
+                   request, session, url_for)
+from markupsafe import Markup
+
+from . import clinics, protocols, qr, registration, reminders, staff, treatments
+from .staffforms import (LABELS, effective_protocol, field_errors, form_values, restriction_rows,
+                         session_data, session_form_defaults, settings_data, settings_defaults)
 
 bp = Blueprint("clinic", __name__, url_prefix="/clinic")
+
+#: the dashboard lists this much; next sessions are looked for further back (up to 26 weeks)
+RECENT = timedelta(weeks=6)
+DUE_LOOKBACK = timedelta(weeks=registration.WEEKS_MAX + 1)
+AREAS = (("face", "Face"), ("neck", "Neck"), ("decolletage", "Décolletage"),
+         ("scalp", "Scalp"), ("hands", "Hands"), ("body", "Body"))
+HEADERS = {
+    # Staff pages show client links: keep them out of shared caches and off other sites.
+    # Same-origin, not no-referrer: Flask-WTF checks the Referer of forms posted over https.
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+@bp.before_request
+def load_staff():
+    g.staff = staff.signed_in(session.get("staff_id"), session.get("staff_version"))
+
+
+@bp.after_request
+def private(response):
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@bp.context_processor
+def inject_clinic():
+    return {"clinic": g.staff.clinic if g.get("staff") else None}
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        if g.staff is None:
+            here = request.full_path if request.query_string else request.path
+            return redirect(url_for("clinic.login", next=here))
+        return view(**kwargs)
+    return wrapped
+
+
+def safe_next(target):
+    """Only back into the portal: never to another site (//evil.example, /\\evil, https:...)."""
+    if not target or "\\" in target or any(c in target for c in "\r\n"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not re.match(r"^/clinic(/|$)", parts.path):
+        return None
+    return target
+
+
+def own_session(treatment_id):
+    """A session of the signed-in clinic; another clinic's is simply not there."""
+    try:
+        return treatments.get_for_clinic(g.staff.clinic_id, treatment_id)
+    except treatments.LinkNotFound:
+        abort(404)
+
+
+def client_link(treatment):
+    return current_app.config["PUBLIC_URL"] + treatments.path(treatment)
+
+
+# -- Signing in and out --------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """E-mail and password; a working day's sign-in."""
+    next_url = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if g.staff is not None:
+            return redirect(next_url or url_for("clinic.dashboard"))
+        return render_template("clinic/login.html", next=next_url, email="")
+    email = request.form.get("email", "")[:254]
+    try:
+        user = staff.authenticate(email, request.form.get("password", ""), request.remote_addr)
+    except staff.LoginThrottled as throttled:
+        minutes = math.ceil(throttled.retry_after / 60)
+        error = f"Too many attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        body = render_template("clinic/login.html", next=next_url, email=email, error=error)
+        return body, 429, {"Retry-After": str(throttled.retry_after)}
+    except staff.LoginFailed:
+        error = "E-mail or password is wrong. Please check both and try again."
+        return render_template("clinic/login.html", next=next_url, email=email, error=error), 401
+    session.clear()  # a fresh session: nothing planted before sign-in survives it
+    session.permanent = True
+    session["staff_id"] = user.id
+    session["staff_version"] = user.session_version
+    return redirect(next_url or url_for("clinic.dashboard"), code=303)
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out of this browser."""
+    session.clear()
+    flash("You are signed out.")
+    return redirect(url_for("clinic.login"), code=303)
+
+
+# -- Dashboard ------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    """Recent sessions with their state, and the next sessions due this week."""
+    clinic, now = g.staff.clinic, utcnow()
+    zone = ZoneInfo(clinic.timezone)
+    today = now.astimezone(zone).date()
+    week_start = today - timedelta(days=today.weekday())
+    week_end = week_start + timedelta(days=6)
+    rows, due = [], []
+    for t in treatments.recent_for_clinic(clinic.id, now - DUE_LOOKBACK):
+        plan = treatments.plan_for(t, now)
+        if t.treated_at >= now - RECENT:
+            rows.append({"t": t, "day": plan.day, **_local_times(t, zone)})
+        ns = plan.next_session
+        if t.revoked_at is None and ns and ns.earliest <= week_end and ns.latest >= week_start:
+            due.append({"t": t, "next": ns})
+    due.sort(key=lambda d: d["next"].earliest)
+    push_state = reminders.status(row["t"].id for row in rows)
+    for row in rows:
+        row["reminders"] = {k: (v.astimezone(zone) if hasattr(v, "astimezone") else v)
+                            for k, v in push_state[row["t"].id].items()}
+    return render_template("clinic/dashboard.html", rows=rows, due=due,
+                           week_start=week_start, week_end=week_end)
+
+
+def _local_times(t, zone):
+    names = ("treated_at", "first_opened_at", "installed_at", "last_seen_at", "revoked_at")
+    return {name: getattr(t, name) and getattr(t, name).astimezone(zone) for name in names}
+
+
+# -- Registering a session --------------------------------------------------------------------
+
+
+@bp.route("/sessions/new", methods=["GET", "POST"])
+@login_required
+def new_session():
+    """The short form filled in on the tablet after a treatment."""
+    clinic, now = g.staff.clinic, utcnow()
+    if request.method == "GET":
+        form = session_form_defaults(clinic, now)
+        return render_session_form(clinic, form, {})
+    form = form_values(request.form, lists=("areas",))
+    data, own_errors = session_data(form, clinic)
+    try:
+        values = registration.parse_session(data, clinic_timezone=clinic.timezone, now=now)
+    except registration.Invalid as invalid:
+        restrictions = effective_protocol(clinic, form.get("protocol"))["restrictions"]
+        errors = {**field_errors(invalid.fields, restrictions), **own_errors}
+        return render_session_form(clinic, form, errors), 422
+    treatment = treatments.create(clinic, **values)
+    return redirect(url_for("clinic.session_page", treatment_id=treatment.id), code=303)
+
+
+def render_session_form(clinic, form, errors):
+    restrictions = effective_protocol(clinic, form.get("protocol"))["restrictions"]
+    return render_template(
+        "clinic/new_session.html", form=form, errors=errors, areas=AREAS,
+        restrictions=restriction_rows(restrictions, form),
+        protocol_ids=protocols.available(), time_zones=sorted(registration.time_zones()),
+        labels=LABELS, adjust_open=any(k == "overrides" or k.startswith("r-") for k in errors))
+
+
+# -- A session: QR code, card, revoking ------------------------------------------------------------
+
+
+@bp.get("/sessions/<int:treatment_id>")
+@login_required
+def session_page(treatment_id):
+    """What the client takes home: the QR code, the short code and the link."""
+    t = own_session(treatment_id)
+    url = client_link(t)
+    return render_template(
+        "clinic/session.html", t=t, url=url, qr_svg=Markup(qr.svg(url)),  # segno output: trusted markup
+        short_code=treatments.format_short_code(t.short_code),
+        times=_local_times(t, ZoneInfo(g.staff.clinic.timezone)))
+
+
+@bp.get("/sessions/<int:treatment_id>/qr.<any(png, svg):kind>")
+@login_required
+def session_qr(treatment_id, kind):
+    """The QR code as a file, e.g. for a message to the client."""
+    t = own_session(treatment_id)
+    if t.revoked_at is not None:
+        abort(410)
+    url = client_link(t)
+    body, mimetype = (qr.png(url), "image/png") if kind == "png" else (qr.svg(url), "image/svg+xml")
+    filename = f"aftercare-{treatments.format_short_code(t.short_code)}.{kind}"
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/sessions/<int:treatment_id>/card")
+@login_required
+def session_card(treatment_id):
+    """The printed aftercare card (A6): QR code, code, and the first rules."""
+    t = own_session(treatment_id)
+    url = client_link(t)
+    rules = treatments.first_rules(t) if t.revoked_at is None else []
+    # qr.svg() is segno's own markup around a URL we made: safe to embed.
+    return render_template(
+        "clinic/card.html", t=t, qr_svg=Markup(qr.svg(url)), rules=rules,
+        short_code=treatments.format_short_code(t.short_code),
+        public_url=current_app.config["PUBLIC_URL"])
+
+
+@bp.route("/sessions/<int:treatment_id>/revoke", methods=["GET", "POST"])
+@login_required
+def revoke(treatment_id):
+    """Withdraw a client's link, after a confirming step."""
+    t = own_session(treatment_id)
+    if request.method == "GET":
+        return render_template("clinic/revoke.html", t=t)
+    treatments.revoke(g.staff.clinic_id, t.id)
+    flash(f"{t.client_name}'s link is withdrawn.")
+    return redirect(url_for("clinic.session_page", treatment_id=t.id), code=303)
+
+
+# -- Settings ------------------------------------------------------------------------------------------
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def settings():
+    """The clinic's details and its own protocol defaults."""
+    clinic = g.staff.clinic
+    if request.method == "GET":
+        return render_settings(clinic, settings_defaults(clinic), {})
+    form = form_values(request.form)
+    data, sent_rows, own_errors = settings_data(form)
+    try:
+        if own_errors:
+            clinics.parse_settings(data, partial=True)  # for its messages too; stores nothing
+            raise registration.Invalid({})
+        clinics.update(clinic, data)
+    except registration.Invalid as invalid:
+        fields = dict(invalid.fields)
+        if own_errors:
+            fields.pop("protocol_overrides", None)  # the same problem, told less clearly
+        shipped = protocols.raw("microneedling")["restrictions"]
+        errors = {**field_errors(fields, shipped, sent_rows), **own_errors}
+        return render_settings(clinic, form, errors), 422
+    flash("Settings saved. Clients see them the next time they open their plan.")
+    return redirect(url_for("clinic.settings"), code=303)
+
+
+def render_settings(clinic, form, errors):
+    shipped = protocols.raw("microneedling")
+    return render_template(
+        "clinic/settings.html", form=form, errors=errors, labels=LABELS,
+        restrictions=restriction_rows(shipped["restrictions"], form),
+        default_weeks=shipped["series"]["interval_weeks"],
+        **step_layout(form, errors), step_times=clinics.STEP_TIMES,
+        time_zones=sorted(registration.time_zones()))
+
+
+def step_layout(form, errors):
+    """Rows in use (and one empty) stay open; the other empty rows fold away."""
+    used = [n for n in range(1, clinics.EXTRA_STEPS_MAX + 1)
+            if form.get(f"step-{n}-title") or form.get(f"step-{n}-text")
+            or any(k.startswith(f"step-{n}-") for k in errors)]
+    empty = [n for n in range(1, clinics.EXTRA_STEPS_MAX + 1) if n not in used]
+    return {"steps_open": used + empty[:1], "steps_folded": empty[1:]}
+
+

@@ -13,8 +13,9 @@ def _code(url):
 
 def svg(url, scale=8, title="QR code of the client's aftercare link"):
     buffer = io.BytesIO()
+    # omitsize: a viewBox and no fixed width/height, so CSS sizes it on screen and on paper.
     _code(url).save(buffer, kind="svg", scale=scale, border=4, dark=DARK, light="#ffffff",
-                    xmldecl=False, svgclass="qr", title=title)
+                    xmldecl=False, svgclass="qr", title=title, omitsize=True)
     return buffer.getvalue().decode()
 
 

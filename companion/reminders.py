@@ -9,7 +9,7 @@ import logging
 import secrets
 from datetime import datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from . import reminderplan, treatments
 from .extensions import db
@@ -79,6 +79,31 @@ def replan_clinic(clinic_id, now):
     for treatment_id in list(ids):
         replan(db.session.get(Treatment, treatment_id), now, commit=False)
     db.session.commit()
+
+
+def status(treatment_ids):
+    """Per session, for the clinic: reminders on, last delivered, last failure."""
+    ids = list(treatment_ids)
+    out = {tid: {"on": False, "phones": 0, "last_sent_at": None, "last_failure_at": None,
+                 "last_failure": None} for tid in ids}
+    if not ids:
+        return out
+    for sub in db.session.scalars(select(PushSubscription)
+                                  .where(PushSubscription.treatment_id.in_(ids))):
+        entry = out[sub.treatment_id]
+        entry["phones"] += 1
+        if sub.last_failure_at and (entry["last_failure_at"] is None
+                                    or sub.last_failure_at > entry["last_failure_at"]):
+            entry["last_failure_at"], entry["last_failure"] = sub.last_failure_at, sub.last_failure
+    sent = db.session.execute(select(Reminder.treatment_id, func.max(Reminder.sent_at))
+                              .where(Reminder.treatment_id.in_(ids), Reminder.state == "sent")
+                              .group_by(Reminder.treatment_id))
+    for tid, last in sent:
+        out[tid]["last_sent_at"] = last
+    for treatment in db.session.scalars(select(Treatment).where(Treatment.id.in_(ids))):
+        out[treatment.id]["on"] = bool(treatment.reminders_on and out[treatment.id]["phones"]
+                                       and treatment.revoked_at is None)
+    return out
 
 
 def queue_test(treatment, now):

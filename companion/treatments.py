@@ -1,7 +1,9 @@
 """Service: create treatment sessions, find them by link or short code, build their plan."""
+import json
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from sqlalchemy import delete, func, select
 
@@ -101,14 +103,20 @@ def by_short_code(text):
 
 def protocol_for(treatment):
     """The protocol this client follows: shipped, then the clinic's defaults, then the session's."""
-    layers = [o for o in (treatment.clinic.protocol_overrides,
-                          registration.merge_form(treatment.overrides)) if o]
+    layers = (treatment.clinic.protocol_overrides, registration.merge_form(treatment.overrides))
+    return _layered(treatment.protocol_id,
+                    tuple(json.dumps(layer, sort_keys=True) for layer in layers if layer))
+
+
+@lru_cache(maxsize=512)
+def _layered(protocol_id, layers):
+    """Built once per distinct protocol and overrides: a dashboard builds many plans."""
     if not layers:
-        return protocols.load(treatment.protocol_id)
-    merged = protocols.raw(treatment.protocol_id)
+        return protocols.load(protocol_id)
+    merged = protocols.raw(protocol_id)
     for layer in layers:
-        merged = protocols.merge(merged, layer)
-    return protocols.parse(merged, f"protocol of session {treatment.id}")
+        merged = protocols.merge(merged, json.loads(layer))
+    return protocols.parse(merged, f"{protocol_id} with clinic or session changes")
 
 
 def plan_for(treatment, now):
