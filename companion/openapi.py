@@ -211,6 +211,14 @@ CLIENT_PATHS = {
                           **CLIENT_ERRORS, **BODY_ERRORS},
         },
     },
+    "/api/v1/me/calendar.ics": {"get": {
+        "operationId": "getCalendar",
+        "summary": "The next session and the 'allowed again' moments as an iCalendar file",
+        "security": CLIENT_AUTH,
+        "responses": {"200": {"description": "RFC 5545 calendar in the client's time zone",
+                              "content": {"text/calendar": {"schema": {"type": "string"}}}},
+                      **CLIENT_ERRORS},
+    }},
     "/api/v1/me/test-notification": {"post": {
         "operationId": "postTestNotification", "summary": "Send a test reminder now",
         "security": CLIENT_AUTH,
