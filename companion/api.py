@@ -1,9 +1,9 @@
 """JSON API, version 1. Every route here is described in openapi.py."""
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request
 
-from . import openapi, plandata, push, reminders, scheduler, subscriptions, treatments
+from . import ics, openapi, plandata, push, reminders, scheduler, subscriptions, treatments
 from .errors import ApiError
 from .registration import Invalid
 
@@ -128,3 +128,19 @@ def post_test_notification():
     reminders.queue_test(treatment, datetime.now(timezone.utc))
     scheduler.nudge(current_app)
     return {"queued": True}, 202
+
+
+@bp.get("/me/calendar.ics")
+def get_calendar():
+    """The next session and the "allowed again" moments, for the phone's calendar."""
+    treatment, care_plan = client_plan()
+    return calendar_response(treatment, care_plan)
+
+
+def calendar_response(treatment, care_plan):
+    body = ics.calendar(treatment, care_plan, treatment.clinic.name)
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Disposition": 'attachment; filename="aftercare.ics"',
+        "Cache-Control": "private, no-cache",
+        "Referrer-Policy": "no-referrer",
+    })

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from . import plandata, pwa, treatments
+from . import api, plandata, pwa, treatments
 from .extensions import csrf
 
 bp = Blueprint("client", __name__)
@@ -66,6 +66,13 @@ def manifest(token):
     plan_url = url_for("client.plan", token=treatment.token)
     return pwa.manifest_response(f"{treatment.clinic.name} aftercare", plan_url + "?app=1",
                                  TOKEN_HEADERS, app_id=plan_url)
+
+
+@bp.get("/s/<token>/calendar.ics")
+def calendar(token):
+    """The calendar file, downloadable from the plan page (a link cannot carry a header)."""
+    treatment, care_plan = _open(token)
+    return api.calendar_response(treatment, care_plan)
 
 
 def _open(token, now=None, installed=False):
