@@ -13,6 +13,9 @@ SHELL_ASSETS = (
     "js/app.js",
     "icons/icon-192.png",
     "icons/apple-touch-icon.png",
+    "js/reminders.js",
+    "js/sw-push.js",
+    "img/ios-add-to-home.svg",
 )
 THEME_COLOR = "#0f5c5c"
 BACKGROUND_COLOR = "#f6f4f1"
@@ -57,7 +60,7 @@ def service_worker():
     shell = [url_for("client.home")] + [asset_url(a) for a in SHELL_ASSETS]
     source = source.replace("__VERSION__", app_version()).replace(
         "__SHELL__", json.dumps(shell)
-    )
+    ).replace("__PUSH_SCRIPT__", asset_url("js/sw-push.js"))
     return Response(
         source,
         mimetype="text/javascript",

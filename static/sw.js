@@ -1,5 +1,6 @@
 // companion service worker: keeps the app shell and each opened plan for offline use.
 // Served from /sw.js (scope "/"); the server fills in VERSION and SHELL.
+importScripts("__PUSH_SCRIPT__"); // push reminders and notification taps: static/js/sw-push.js
 const VERSION = "__VERSION__";
 const SHELL = __SHELL__;
 const SHELL_CACHE = "shell-" + VERSION;

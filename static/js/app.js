@@ -59,17 +59,38 @@
 
   // --- Tabs, driven by the address's #fragment so that Back works.
   var tabs = ["today", "timeline", "next"];
+  // A reminder opens "#day-N": today's care when N is today, else that day on the timeline
+  // (a day past the timeline is about the next session).
+  function dayTarget(name) {
+    var match = /^day-(\d+)$/.exec(name);
+    if (!match) return null;
+    var item = $(name);
+    var today = isoDate(new Date());
+    var number = parseInt(match[1], 10);
+    var todayNumber = daysBetween(plan.timeline[0].date, today);
+    if (item ? item.getAttribute("data-date") === today : number === todayNumber) return { tab: "today" };
+    if (item) return { tab: "timeline", item: item };
+    return { tab: number > todayNumber ? "next" : "timeline" };
+  }
   function showTab() {
     var name = location.hash.slice(1);
+    var target = dayTarget(name);
+    if (target) name = target.tab;
     if (tabs.indexOf(name) < 0) name = "today";
     tabs.forEach(function (t) {
       $(t).classList.toggle("is-active", t === name);
       var link = document.querySelector('[data-tab="' + t + '"]');
       if (t === name) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
     });
+    return target;
   }
-  window.addEventListener("hashchange", function () { showTab(); window.scrollTo(0, 0); });
-  showTab();
+  function reveal(target) {
+    if (target && target.item) target.item.scrollIntoView({ block: "start" });
+    else window.scrollTo(0, 0);
+  }
+  window.addEventListener("hashchange", function () { reveal(showTab()); });
+  var opened = showTab();
+  if (opened && opened.item) reveal(opened);
 
   // --- Dates in the client's zone, whatever zone the phone is in.
   function parts(date, options) {
