@@ -641,7 +641,7 @@ def test_dashboard_lists_recent_sessions_with_their_state(app, client, staff_cli
     assert re.search(r"<td>Day [12]</td>", fresh)
     assert re.search(r'class="state-opened"><span class="yes">Yes</span>', fresh)
     assert re.search(r'class="state-installed"><span class="yes">Yes</span>', fresh)
-    assert 'title="Reminders: coming soon">—' in fresh
+    assert re.search(r'class="state-reminders"><span class="no">Off</span>', fresh)
     quiet = dashboard_row(body, quiet_id)
     assert "<td>Day 10</td>" in quiet
     assert re.search(r'class="state-opened"><span class="no">Not yet</span>', quiet)
