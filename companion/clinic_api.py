@@ -49,6 +49,7 @@ def session_json(t):
         "areas": t.areas or [],
         "needle_depth_mm": t.needle_depth_mm,
         "overrides": t.overrides,
+        "previous_session_id": t.previous_id,
         "note": t.note,
         "client_url": client_url(t),
         "short_code": treatments.format_short_code(t.short_code),
@@ -72,7 +73,13 @@ def create_session():
             data, clinic_timezone=g.clinic.timezone, now=datetime.now(timezone.utc))
     except registration.Invalid as invalid:
         raise ApiError(422, "invalid", "Some fields are not valid; see 'fields'.", invalid.fields)
-    treatment = treatments.create(g.clinic, **values)
+    try:
+        treatment = treatments.create(g.clinic, **values)
+    except (treatments.LinkNotFound, treatments.LinkRevoked) as error:
+        reason = ("was withdrawn: register a new session instead" if isinstance(
+            error, treatments.LinkRevoked) else "is not a session of this clinic")
+        raise ApiError(422, "invalid", "Some fields are not valid; see 'fields'.",
+                       {"previous_session_id": reason + "."})
     location = url_for("clinic_api.get_session", session_id=treatment.id)
     return session_json(treatment), 201, {"Location": location}
 

@@ -88,6 +88,8 @@ class Treatment(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the session this one continues: it took over that session's link (history is kept)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("treatments.id"))
     #: first time the plan was opened as an installed (home-screen) app
     installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the client's reminder preferences, local "HH:MM" times in `timezone`

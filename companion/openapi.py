@@ -101,6 +101,10 @@ SESSION_FIELDS = {
         "additionalProperties": False,
     },
     "note": {"type": ["string", "null"], "maxLength": 500, "description": "shown to the client"},
+    "previous_session_id": {
+        "type": ["integer", "null"], "minimum": 1,
+        "description": "the client's previous session of this series: the new one continues on "
+                       "the same client link (the phone moves to the new day 0, history kept)"},
 }
 
 SCHEMAS["SessionCreate"] = {

@@ -22,7 +22,8 @@ FUTURE_LIMIT = timedelta(hours=24)
 PAST_LIMIT = timedelta(days=365)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FIELDS = ("client_name", "treated_at", "timezone", "protocol", "series_index", "series_total",
-          "next_session_weeks", "areas", "needle_depth_mm", "overrides", "note")
+          "next_session_weeks", "areas", "needle_depth_mm", "overrides", "note",
+          "previous_session_id")
 
 
 @lru_cache(maxsize=1)
@@ -146,8 +147,9 @@ def parse_session(data, *, clinic_timezone, now):
     if values["client_name"] and "@" in values["client_name"]:
         errors["client_name"] = "a first name or nickname is enough (no e-mail addresses)."
 
-    zone = data.get("timezone") or clinic_timezone
-    if not isinstance(zone, str) or zone not in time_zones():
+    # Absent: the clinic's zone, or the zone of the session this one continues.
+    zone = data.get("timezone") or None
+    if zone is not None and (not isinstance(zone, str) or zone not in time_zones()):
         errors["timezone"] = "must be an IANA time zone such as Europe/London."
     values["timezone_name"] = zone
 
@@ -163,6 +165,8 @@ def parse_session(data, *, clinic_timezone, now):
         errors["series_index"] = "cannot be greater than series_total."
     values["next_session_weeks"] = _int(
         data.get("next_session_weeks"), "next_session_weeks", 1, WEEKS_MAX, errors)
+    values["previous_id"] = _int(data.get("previous_session_id"), "previous_session_id", 1,
+                                 2**62, errors)
     values["areas"] = _areas(data.get("areas"), errors)
     values["needle_depth_mm"] = _depth(data.get("needle_depth_mm"), errors)
     if protocol_id:

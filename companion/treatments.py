@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 
 from . import careplan, protocols, registration
 from .extensions import db
-from .models import Reminder, Treatment
+from .models import PushSubscription, Reminder, Treatment
 
 #: Crockford base32 without I, L, O, U: nothing a client can misread on a printed card.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -52,9 +52,20 @@ def normalise_short_code(text):
 
 def create(clinic, *, client_name, treated_at, timezone_name=None, protocol_id="microneedling",
            series_index=1, series_total=None, next_session_weeks=None, overrides=None, note=None,
-           areas=None, needle_depth_mm=None):
-    """Register a session; the caller has validated the input (registration.py). Commits."""
+           areas=None, needle_depth_mm=None, previous_id=None):
+    """Register a session; the caller has validated the input (registration.py). Commits.
+
+    With `previous_id` (a live session of the same clinic) the new session continues the
+    series on the same client link: it takes over the link, the short code, the phones and
+    the reminder preferences; the earlier session stays as history under a retired link.
+    """
     protocols.load(protocol_id)  # an unknown protocol must never be stored
+    previous = None
+    if previous_id is not None:
+        previous = get_for_clinic(clinic.id, previous_id)
+        if previous.revoked_at is not None:
+            raise LinkRevoked()
+        timezone_name = timezone_name or previous.timezone
     treatment = Treatment(
         clinic=clinic,
         token=new_token(),
@@ -72,8 +83,41 @@ def create(clinic, *, client_name, treated_at, timezone_name=None, protocol_id="
         needle_depth_mm=needle_depth_mm,
     )
     db.session.add(treatment)
+    if previous is not None:
+        _take_over(previous, treatment)
+    db.session.flush()
+    if previous is not None:
+        for sub in db.session.scalars(select(PushSubscription)
+                                      .where(PushSubscription.treatment_id == previous.id)):
+            sub.treatment_id = treatment.id
+        db.session.flush()
+        from . import reminders  # reminders plan from this module's plans: import at use
+        reminders.replan(treatment, datetime.now(timezone.utc), commit=False)
     db.session.commit()
     return treatment
+
+
+def _take_over(previous, treatment):
+    """Move the client's link, code and preferences from `previous` to `treatment`."""
+    link = previous.token, previous.short_code
+    previous.token, previous.short_code = new_token(), new_short_code()
+    db.session.flush()  # the link is free once the earlier row has a retired one
+    treatment.token, treatment.short_code = link
+    treatment.previous_id = previous.id
+    for field in ("reminders_on", "morning_at", "evening_at", "quiet_start", "quiet_end",
+                  "first_opened_at", "installed_at", "last_seen_at"):
+        setattr(treatment, field, getattr(previous, field))
+    db.session.execute(delete(Reminder).where(Reminder.treatment_id == previous.id,
+                                              Reminder.state == "pending"))
+
+
+def history(treatment):
+    """The earlier sessions of this client's series, oldest first."""
+    earlier = []
+    while treatment.previous_id is not None:
+        treatment = db.session.get(Treatment, treatment.previous_id)
+        earlier.append(treatment)
+    return earlier[::-1]
 
 
 def by_token(token):

@@ -188,3 +188,59 @@ def test_client_tokens_are_not_clinic_tokens(client, make_treatment):
     _, token, _ = make_treatment()
     response = client.get("/api/v1/sessions", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
+
+
+def test_next_session_continues_on_the_same_client_link(app, client, make_token, push_service):
+    from companion import subscriptions
+    from companion.models import PushSubscription, Reminder
+
+    app.config["PUSH_ENDPOINT_ALLOWLIST"] = [push_service.origin]
+    _, auth = make_token()
+    first = client.post("/api/v1/sessions", headers=auth, json={
+        "client_name": "Lu", "treated_at": iso(24 * 30), "timezone": "Europe/Madrid",
+        "series_index": 1, "series_total": 3}).get_json()
+    path = first["client_url"].removeprefix("http://companion.test")
+    token = path.rsplit("/", 1)[1]
+    bearer = {"Authorization": f"Bearer {token}"}
+    client.put("/api/v1/me/preferences", headers=bearer, json={"morning": "07:45"})
+    with app.app_context():
+        subscriptions.save(db.session.get(Treatment, first["id"]),
+                           push_service.subscribe().subscription(), [push_service.origin])
+
+    second = client.post("/api/v1/sessions", headers=auth, json={
+        "client_name": "Lu", "treated_at": iso(2), "series_index": 2, "series_total": 3,
+        "previous_session_id": first["id"]})
+    assert second.status_code == 201, second.get_json()
+    second = second.get_json()
+    assert second["client_url"] == first["client_url"] and second["short_code"] == first["short_code"]
+    assert second["previous_session_id"] == first["id"] and second["timezone"] == "Europe/Madrid"
+
+    plan = client.get("/api/v1/me/plan", headers=bearer).get_json()
+    assert plan["day"] == 0 and plan["session"]["series"] == {"index": 2, "total": 3}
+    assert client.get("/api/v1/me/preferences", headers=bearer).get_json()["morning"] == "07:45"
+    with app.app_context():
+        assert {s.treatment_id for s in db.session.scalars(select(PushSubscription))} == {second["id"]}
+        owners = {r.treatment_id for r in db.session.scalars(
+            select(Reminder).where(Reminder.state == "pending"))}
+        assert owners == {second["id"]}
+    old = client.get(f"/api/v1/sessions/{first['id']}", headers=auth).get_json()
+    assert old["client_url"] != first["client_url"], "the earlier session keeps a retired link"
+    assert old["revoked_at"] is None
+
+
+@pytest.mark.parametrize("whose", ["other-clinic", "missing", "withdrawn"])
+def test_continuing_needs_a_live_session_of_the_same_clinic(app, client, make_clinic, make_token, whose):
+    _, auth = make_token(make_clinic("A"))
+    _, other = make_token(make_clinic("B"))
+    owner = other if whose == "other-clinic" else auth
+    earlier = client.post("/api/v1/sessions", headers=owner,
+                          json={"client_name": "Bo", "treated_at": iso(48)}).get_json()["id"]
+    if whose == "withdrawn":
+        client.delete(f"/api/v1/sessions/{earlier}", headers=auth)
+    ref = earlier + 100 if whose == "missing" else earlier
+    before = count_sessions(app)
+    response = client.post("/api/v1/sessions", headers=auth, json={
+        "client_name": "Bo", "treated_at": iso(), "previous_session_id": ref})
+    assert response.status_code == 422
+    assert "previous_session_id" in response.get_json()["fields"]
+    assert count_sessions(app) == before
