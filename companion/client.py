@@ -55,6 +55,8 @@ def plan(token):
         protocol=protocol,
         plan_json=data,
         short_code=treatments.format_short_code(treatment.short_code),
+        history=[(t.series_index, t.treated_at.astimezone(care_plan.now_local.tzinfo))
+                 for t in treatments.history(treatment)],
     )
     return body, 200, TOKEN_HEADERS
 

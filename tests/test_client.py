@@ -152,3 +152,18 @@ def test_short_code_format_round_trips():
     code = treatments.new_short_code()
     assert len(code) == 8
     assert treatments.normalise_short_code(treatments.format_short_code(code).lower()) == code
+
+
+def test_next_tab_lists_earlier_sessions_and_offers_the_calendar(app, client, make_clinic, make_treatment):
+    from companion import treatments as service
+    from companion.models import Clinic
+
+    clinic_id = make_clinic()
+    first_id, token, _ = make_treatment(clinic_id, hours_ago=24 * 29, series_total=3)
+    with app.app_context():
+        service.create(db.session.get(Clinic, clinic_id), client_name="Ana", series_index=2,
+                       series_total=3, treated_at=datetime.now(timezone.utc), previous_id=first_id)
+    html = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "Day 0 after your treatment" in html and "Session 3 of 3" in html
+    assert "Your earlier sessions" in html and "Session 1:" in html
+    assert f'href="/s/{token}/calendar.ics"' in html
