@@ -3,7 +3,8 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, request
 
-from . import ics, openapi, plandata, push, reminders, scheduler, subscriptions, treatments
+from . import (checkins, ics, openapi, plandata, push, reminders, scheduler, subscriptions,
+               treatments)
 from .errors import ApiError
 from .registration import Invalid
 
@@ -144,3 +145,42 @@ def calendar_response(treatment, care_plan):
         "Cache-Control": "private, no-cache",
         "Referrer-Policy": "no-referrer",
     })
+
+
+def check_in_json(c):
+    """A check-in as its client sees it: never the note, which is for the clinic."""
+    return {
+        "outcome": c.outcome,
+        "message": c.message,
+        "day": c.day,
+        "id": c.id,
+        "client_id": c.client_id,
+        "in_recovery": c.in_recovery,
+        "answered_at": c.answered_at.isoformat(),
+        "redness": c.redness,
+        "swelling": c.swelling,
+        "pain": c.pain,
+        "itch": c.itch,
+        "signs": c.signs,
+        "reasons": c.reasons,
+    }
+
+
+@bp.post("/me/check-ins")
+def post_check_in():
+    """Judge a check-in against what is usual on its day; an offline repeat is kept once."""
+    treatment = client_session()
+    try:
+        check_in, created = checkins.record(treatment, json_object())
+    except Invalid as invalid:
+        raise _invalid(invalid)
+    clinic = treatment.clinic
+    body = {**check_in_json(check_in), "clinic": {"name": clinic.name, "phone": clinic.phone}}
+    return body, 201 if created else 200
+
+
+@bp.get("/me/check-ins")
+def get_check_ins():
+    """The session's check-ins, newest first, for the phone's history."""
+    items = checkins.history(client_session())
+    return {"items": [check_in_json(c) for c in items]}, 200, {"Cache-Control": "private, no-cache"}

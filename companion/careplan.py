@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from companion.checkrules import Rules
 
 TIMES = ("morning", "anytime", "evening")  #: the order of a day's steps
 LEVELS = ("emergency", "clinic")  #: the order of warnings
@@ -93,6 +97,7 @@ class Protocol:
     warnings: tuple[WarningSign, ...]
     series: Series
     precare: tuple[PreCare, ...]
+    checkin: Rules | None = None  #: the daily check-in's rules (checkrules.py)
 
 
 # -- The plan: what a client sees -------------------------------------------------------

@@ -4,7 +4,7 @@ from functools import wraps
 
 from flask import Blueprint, Response, current_app, g, request, url_for
 
-from . import apitokens, qr, registration, treatments
+from . import apitokens, checkins, checkrules, qr, registration, treatments
 from .api import bearer_token, json_object
 from .errors import ApiError
 
@@ -142,3 +142,81 @@ def qr_png(session_id):
     treatment = _session_of_clinic(session_id)
     return Response(qr.png(client_url(treatment)), mimetype="image/png",
                     headers={"Cache-Control": "private, no-store"})
+
+
+# -- Check-ins ------------------------------------------------------------------------------------
+
+
+def check_in_json(c):
+    """A check-in as the clinic sees it: the answers, the client's note and the follow-up."""
+    return {
+        "id": c.id,
+        "session_id": c.treatment_id,
+        "client_name": c.treatment.client_name,
+        "answered_at": c.answered_at.isoformat(),
+        "received_at": c.received_at.isoformat(),
+        "day": c.day,
+        "in_recovery": c.in_recovery,
+        "redness": c.redness,
+        "swelling": c.swelling,
+        "pain": c.pain,
+        "itch": c.itch,
+        "signs": c.signs,
+        "note": c.note,
+        "outcome": c.outcome,
+        "reasons": c.reasons,
+        "message": c.message,
+        "flagged": checkins.is_flagged(c),
+        "handled_at": c.handled_at.isoformat() if c.handled_at else None,
+        "handled_by": c.handled_by,
+    }
+
+
+def _check_in_of_clinic(check_in_id):
+    try:
+        return checkins.get_for_clinic(g.clinic.id, check_in_id)
+    except checkins.NotFound:
+        raise ApiError(404, "not_found", f"This clinic has no check-in {check_in_id}.")
+
+
+def _choice(name, choices):
+    raw = request.args.get(name)
+    if raw is not None and raw not in choices:
+        raise ApiError(400, "invalid", f"'{name}' must be one of: {', '.join(choices)}.",
+                       {name: f"must be one of: {', '.join(choices)}."})
+    return raw
+
+
+@bp.get("/check-ins")
+@clinic_token_required
+def list_check_ins():
+    """The clinic's check-ins, newest first; flagged=true: those that still need the clinic."""
+    flagged = _choice("flagged", ("true", "false"))
+    outcome = _choice("outcome", checkrules.OUTCOMES)
+    page = _positive_int("page", 1, 10_000)
+    per_page = _positive_int("per_page", 20, PER_PAGE_MAX)
+    items, total = checkins.page_for_clinic(
+        g.clinic.id, flagged=None if flagged is None else flagged == "true", outcome=outcome,
+        page=page, per_page=per_page)
+    return {
+        "items": [check_in_json(c) for c in items],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "next_page": page + 1 if page * per_page < total else None,
+    }
+
+
+@bp.get("/check-ins/<int:check_in_id>")
+@clinic_token_required
+def get_check_in(check_in_id):
+    """One check-in of the clinic's clients."""
+    return check_in_json(_check_in_of_clinic(check_in_id))
+
+
+@bp.post("/check-ins/<int:check_in_id>/handled")
+@clinic_token_required
+def post_check_in_handled(check_in_id):
+    """Mark a check-in as followed up: it leaves the flagged list. Again changes nothing."""
+    _check_in_of_clinic(check_in_id)
+    return check_in_json(checkins.mark_handled(g.clinic.id, check_in_id, "API"))

@@ -209,3 +209,51 @@ class Reminder(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class CheckIn(db.Model):
+    """A client's daily check-in: the answers, what the rules made of them, the clinic's follow-up."""
+
+    __tablename__ = "check_ins"
+    __table_args__ = (
+        # An offline check-in sent twice is stored once.
+        UniqueConstraint("treatment_id", "client_id"),
+        # What the clinic works through: flagged rows not yet handled, newest first.
+        Index("ix_check_ins_open_flagged", "answered_at",
+              sqlite_where=text("handled_at IS NULL AND outcome IN ('contact_clinic', 'emergency')"),
+              postgresql_where=text("handled_at IS NULL AND outcome IN ('contact_clinic', 'emergency')")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    treatment_id: Mapped[int] = mapped_column(ForeignKey("treatments.id"), index=True)
+    #: the phone's idempotency key (a UUID), unique within the session
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    #: when the client answered (the phone may send it later); the recovery day comes from it
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: recovery day of answered_at in the session's time zone
+    day: Mapped[int] = mapped_column(Integer)
+    #: the day fell within the protocol's expected recovery (0..expected_recovery_days)
+    in_recovery: Mapped[bool] = mapped_column(Boolean)
+    #: "none" | "mild" | "moderate" | "strong" (checkrules.LEVELS)
+    redness: Mapped[str] = mapped_column(String(10))
+    swelling: Mapped[str] = mapped_column(String(10))
+    pain: Mapped[str] = mapped_column(String(10))
+    itch: Mapped[str] = mapped_column(String(10))
+    #: warning signs answered "yes" (checkrules.SIGNS), in that order
+    signs: Mapped[list] = mapped_column(JSON, default=list)
+    #: the client's own words, for the clinic only: never logged, never pushed
+    note: Mapped[str | None] = mapped_column(Text)
+    #: "expected" | "watch" | "contact_clinic" | "emergency"
+    outcome: Mapped[str] = mapped_column(String(16))
+    #: checkrules.Reason as dicts: kind, subject, outcome, text
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    #: exactly what the client was told
+    message: Mapped[str] = mapped_column(Text)
+    #: the protocol version whose rules judged it
+    protocol_version: Mapped[int] = mapped_column(Integer)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: who marked it handled: a staff e-mail, or "API" for a clinic token
+    handled_by: Mapped[str | None] = mapped_column(String(254))
+
+    treatment: Mapped[Treatment] = relationship()

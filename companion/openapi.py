@@ -338,6 +338,121 @@ PATHS = {
 }
 
 
+# -- Daily check-ins ----------------------------------------------------------------------
+
+LEVEL = {"enum": ["none", "mild", "moderate", "strong"]}
+SIGN = {"enum": ["warmth", "pus", "blisters", "rash", "fever", "breathing", "facial_swelling"]}
+OUTCOME = {"enum": ["expected", "watch", "contact_clinic", "emergency"],
+           "description": "expected: this is expected; watch: keep an eye on it, check in again "
+                          "tomorrow; contact_clinic: contact your clinic today; emergency: call "
+                          "emergency services now"}
+ANSWERS = {"redness": LEVEL, "swelling": LEVEL, "pain": LEVEL, "itch": LEVEL,
+           "signs": {"type": "array", "items": SIGN, "uniqueItems": True}}
+SCHEMAS["CheckInCreate"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["redness", "swelling", "pain", "itch"],
+    "properties": {
+        **ANSWERS,
+        "note": {"type": ["string", "null"], "maxLength": 300,
+                 "description": "the client's own words; shown to the clinic only"},
+        "client_id": {"type": ["string", "null"], "format": "uuid",
+                      "description": "idempotency key made by the phone: the same one again "
+                                     "returns the stored check-in with 200"},
+        "answered_at": {"type": ["string", "null"], "format": "date-time",
+                        "description": "when the phone took it (offline); with offset, not in "
+                                       "the future, not before the treatment; default now"},
+    },
+}
+SCHEMAS["CheckInReason"] = _obj({
+    "kind": {"enum": ["sign", "level", "worse"]},
+    "subject": {**STR, "description": "the sign or symptom"},
+    "outcome": OUTCOME, "text": STR,
+})
+SCHEMAS["CheckInResult"] = _obj({
+    "outcome": OUTCOME,
+    "message": {**STR, "description": "what to tell the client, as is"},
+    "day": {**INT, "description": "recovery day of answered_at in the client's zone"},
+    "id": INT,
+    "client_id": NSTR,
+    "in_recovery": {"type": "boolean",
+                    "description": "false: after the expected recovery days, judged all the same"},
+    "answered_at": INSTANT,
+    **ANSWERS,
+    "reasons": {"type": "array", "items": _ref("CheckInReason")},
+})
+SCHEMAS["CheckInCreated"] = _obj({
+    **SCHEMAS["CheckInResult"]["properties"],
+    "clinic": _obj({"name": STR, "phone": NSTR}),
+})
+SCHEMAS["CheckInHistory"] = _obj({"items": {"type": "array", "items": _ref("CheckInResult")}})
+SCHEMAS["CheckIn"] = _obj({
+    "id": INT, "session_id": INT, "client_name": STR,
+    "answered_at": INSTANT, "received_at": INSTANT, "day": INT, "in_recovery": {"type": "boolean"},
+    **ANSWERS,
+    "note": NSTR, "outcome": OUTCOME,
+    "reasons": {"type": "array", "items": _ref("CheckInReason")},
+    "message": STR,
+    "flagged": {"type": "boolean",
+                "description": "contact_clinic or emergency, and not handled yet"},
+    "handled_at": {"type": ["string", "null"], "format": "date-time"},
+    "handled_by": NSTR,
+})
+SCHEMAS["CheckInPage"] = _obj({
+    "items": {"type": "array", "items": _ref("CheckIn")},
+    "page": INT, "per_page": INT, "total": INT, "next_page": {"type": ["integer", "null"]},
+})
+CHECK_IN_ID = {"name": "check_in_id", "in": "path", "required": True,
+               "schema": {**INT, "minimum": 1}}
+
+CHECK_IN_PATHS = {
+    "/api/v1/me/check-ins": {
+        "post": {
+            "operationId": "postCheckIn",
+            "summary": "Send a daily check-in; answers whether this is expected on this day",
+            "security": CLIENT_AUTH, "requestBody": _json_body(_ref("CheckInCreate")),
+            "responses": {"201": _json_response("judged and stored", _ref("CheckInCreated")),
+                          "200": _json_response("this client_id was stored before: the same "
+                                                "check-in", _ref("CheckInCreated")),
+                          **CLIENT_ERRORS, **BODY_ERRORS},
+        },
+        "get": {
+            "operationId": "listMyCheckIns", "summary": "The session's check-ins, newest first",
+            "security": CLIENT_AUTH,
+            "responses": {"200": _json_response("check-ins (without the note)",
+                                                _ref("CheckInHistory")), **CLIENT_ERRORS},
+        },
+    },
+    "/api/v1/check-ins": {"get": {
+        "operationId": "listCheckIns",
+        "summary": "The clinic's check-ins, newest first",
+        "security": CLINIC_AUTH,
+        "parameters": [
+            {"name": "flagged", "in": "query", "schema": {"enum": ["true", "false"]},
+             "description": "true: contact_clinic or emergency, not handled yet; false: the others"},
+            {"name": "outcome", "in": "query", "schema": OUTCOME},
+            {"name": "page", "in": "query", "schema": {**INT, "minimum": 1, "maximum": 10000, "default": 1}},
+            {"name": "per_page", "in": "query", "schema": {**INT, "minimum": 1, "maximum": 100, "default": 20}},
+        ],
+        "responses": {"200": _json_response("a page of check-ins", _ref("CheckInPage")),
+                      **_clinic_errors(("400", "a query parameter is out of range"))},
+    }},
+    "/api/v1/check-ins/{check_in_id}": {"get": {
+        "operationId": "getCheckIn", "summary": "One check-in",
+        "security": CLINIC_AUTH, "parameters": [CHECK_IN_ID],
+        "responses": {"200": _json_response("the check-in", _ref("CheckIn")),
+                      **_clinic_errors(("404", "No such check-in in this clinic"))},
+    }},
+    "/api/v1/check-ins/{check_in_id}/handled": {"post": {
+        "operationId": "markCheckInHandled",
+        "summary": "Mark a check-in as followed up; it leaves the flagged list",
+        "security": CLINIC_AUTH, "parameters": [CHECK_IN_ID],
+        "responses": {"200": _json_response("the check-in, handled", _ref("CheckIn")),
+                      **_clinic_errors(("404", "No such check-in in this clinic"))},
+    }},
+}
+
+
 def document():
     return {
         "openapi": "3.1.0",
@@ -348,7 +463,7 @@ def document():
                            "with the token of their link (/s/<token>).",
         },
         "servers": [{"url": current_app.config["PUBLIC_URL"]}],
-        "paths": {**PATHS, **CLIENT_PATHS},
+        "paths": {**PATHS, **CLIENT_PATHS, **CHECK_IN_PATHS},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

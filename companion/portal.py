@@ -14,7 +14,8 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
                    request, session, url_for)
 from markupsafe import Markup
 
-from . import clinics, protocols, qr, registration, reminders, staff, treatments
+from . import (checkins, checkrules, clinics, protocols, qr, registration, reminders, staff,
+               treatments)
 from .staffforms import (LABELS, effective_protocol, field_errors, form_values, restriction_rows,
                          session_data, session_form_defaults, settings_data, settings_defaults)
 
@@ -130,7 +131,7 @@ def logout():
 @bp.get("/")
 @login_required
 def dashboard():
-    """Recent sessions with their state, and the next sessions due this week."""
+    """Check-ins to follow up, recent sessions with their state, next sessions due this week."""
     clinic, now = g.staff.clinic, utcnow()
     zone = ZoneInfo(clinic.timezone)
     today = now.astimezone(zone).date()
@@ -149,13 +150,70 @@ def dashboard():
     for row in rows:
         row["reminders"] = {k: (v.astimezone(zone) if hasattr(v, "astimezone") else v)
                             for k, v in push_state[row["t"].id].items()}
+    flagged, flagged_total = checkins.page_for_clinic(clinic.id, flagged=True,
+                                                      per_page=CHECKINS_PER_PAGE)
+    watch, _ = checkins.page_for_clinic(clinic.id, outcome="watch", handled=False,
+                                        since=now - WATCH_RECENT, per_page=CHECKINS_PER_PAGE)
     return render_template("clinic/dashboard.html", rows=rows, due=due,
-                           week_start=week_start, week_end=week_end)
+                           week_start=week_start, week_end=week_end,
+                           flagged=checkin_rows(flagged, zone), flagged_total=flagged_total,
+                           watch=checkin_rows(watch, zone))
 
 
 def _local_times(t, zone):
     names = ("treated_at", "first_opened_at", "installed_at", "last_seen_at", "revoked_at")
     return {name: getattr(t, name) and getattr(t, name).astimezone(zone) for name in names}
+
+
+# -- Check-ins -------------------------------------------------------------------------------
+
+
+#: an unhandled "watch" check-in stays on the dashboard this long
+WATCH_RECENT = timedelta(days=3)
+CHECKINS_PER_PAGE = 20
+CHECKIN_LISTS = {"flagged": {"flagged": True}, "watch": {"outcome": "watch", "handled": False},
+                 "all": {}}
+OUTCOME_LABELS = {"emergency": "Emergency", "contact_clinic": "Contact the clinic",
+                  "watch": "Keep an eye on it", "expected": "Expected"}
+
+
+def checkin_rows(items, zone):
+    return [{
+        "c": c, "client_name": c.treatment.client_name, "outcome": OUTCOME_LABELS[c.outcome],
+        "answered_at": c.answered_at.astimezone(zone),
+        "handled_at": c.handled_at and c.handled_at.astimezone(zone),
+        "answers": [(s.capitalize(), getattr(c, s)) for s in checkrules.SYMPTOMS],
+        "signs": [checkrules.SIGN_TEXT[s] for s in c.signs],
+        "open": c.outcome != "expected" and c.handled_at is None,
+    } for c in items]
+
+
+@bp.get("/check-ins")
+@login_required
+def check_ins():
+    """Every check-in of the clinic's clients, newest first, or only those to follow up."""
+    show = request.args.get("show", "all")
+    show = show if show in CHECKIN_LISTS else "all"
+    raw = request.args.get("page", "1")
+    page = int(raw) if raw.isdigit() and 1 <= int(raw) <= 10_000 else 1
+    items, total = checkins.page_for_clinic(g.staff.clinic_id, **CHECKIN_LISTS[show],
+                                            page=page, per_page=CHECKINS_PER_PAGE)
+    return render_template(
+        "clinic/checkins.html", rows=checkin_rows(items, ZoneInfo(g.staff.clinic.timezone)),
+        show=show, total=total, page=page,
+        next_page=page + 1 if page * CHECKINS_PER_PAGE < total else None)
+
+
+@bp.post("/check-ins/<int:check_in_id>/handled")
+@login_required
+def check_in_handled(check_in_id):
+    """Mark a check-in as followed up: it leaves the list of those to follow up."""
+    try:
+        c = checkins.mark_handled(g.staff.clinic_id, check_in_id, g.staff.email)
+    except checkins.NotFound:
+        abort(404)
+    flash(f"{c.treatment.client_name}'s check-in of day {c.day} is marked as handled.")
+    return redirect(safe_next(request.form.get("next")) or url_for("clinic.dashboard"), code=303)
 
 
 # -- Registering a session --------------------------------------------------------------------

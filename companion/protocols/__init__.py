@@ -1,7 +1,8 @@
 """Aftercare protocols as TOML files: load, validate, merge overrides, build careplan.Protocol.
 
 A protocol is checked in two passes: schema.json for shape and ranges, then the rules
-that span fields (unique ids, day ranges, exactly one of hours/days). Every problem is
+that span fields (unique ids, day ranges, exactly one of hours/days, check-in levels for
+every recovery day). Every problem is
 reported as "<file>: <field path>: <what is wrong>" so a clinic can fix its file.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import jsonschema
 
-from companion import careplan
+from companion import careplan, checkrules
 
 HERE = Path(__file__).parent
 LISTS = ("steps", "restrictions", "normal", "warnings", "precare")
@@ -85,7 +86,61 @@ def _rule_problems(data: dict) -> list[str]:
     if series["sessions_min"] > series["sessions_max"]:
         problems.append(f"series.sessions_max: {series['sessions_max']} is less"
                         f" than sessions_min {series['sessions_min']}")
+    return problems + _checkin_problems(data)
+
+
+def _checkin_problems(data: dict) -> list[str]:
+    """Check-in levels: ids unique, watch >= expected, every recovery day covered exactly once."""
+    problems = []
+    levels = data["checkin"]["levels"]
+    first: dict[str, int] = {}
+    covered: dict[tuple[str, int], int] = {}
+    for i, item in enumerate(levels):
+        where = f"checkin.levels[{i}]"
+        if item["id"] in first:
+            problems.append(f"{where}.id: duplicate id {item['id']!r}"
+                            f" (first used by checkin.levels[{first[item['id']]}])")
+        first.setdefault(item["id"], i)
+        if item["from_day"] > item["to_day"]:
+            problems.append(f"{where}.to_day: {item['to_day']} is before"
+                            f" from_day {item['from_day']}")
+        rank = checkrules.LEVELS.index
+        if rank(item["watch"]) < rank(item["expected"]):
+            problems.append(f"{where}.watch: {item['watch']!r} is below"
+                            f" expected {item['expected']!r}")
+        for day in range(item["from_day"], item["to_day"] + 1):
+            other = covered.setdefault((item["symptom"], day), i)
+            if other != i:
+                problems.append(f"{where}: {item['symptom']} on day {day} is already"
+                                f" covered by checkin.levels[{other}]")
+                break
+    last = data["expected_recovery_days"]
+    for symptom in checkrules.SYMPTOMS:
+        missing = [d for d in range(last + 1) if (symptom, d) not in covered]
+        if missing:
+            problems.append(f"checkin.levels: {symptom} has no entry for"
+                            f" {_days(missing)} (every day 0 to {last} needs one)")
     return problems
+
+
+def _days(days: list[int]) -> str:
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts = [str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs]
+    return ("day " if len(days) == 1 else "days ") + ", ".join(parts)
+
+
+def _checkin_rules(section: dict) -> checkrules.Rules:
+    return checkrules.Rules(
+        levels=tuple(checkrules.LevelRule(**item) for item in section["levels"]),
+        signs=tuple((sign, section["signs"][sign]) for sign in checkrules.SIGNS),
+        worse_symptoms=tuple(section["getting_worse"]["symptoms"]),
+        worse_after_day=section["getting_worse"]["after_day"],
+    )
 
 
 def parse(data: dict, source: str) -> careplan.Protocol:
@@ -105,6 +160,7 @@ def parse(data: dict, source: str) -> careplan.Protocol:
         warnings=tuple(careplan.WarningSign(**item) for item in data["warnings"]),
         series=careplan.Series(**data["series"]),
         precare=tuple(careplan.PreCare(**item) for item in data["precare"]),
+        checkin=_checkin_rules(data["checkin"]),
     )
 
 
