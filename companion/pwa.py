@@ -16,6 +16,8 @@ SHELL_ASSETS = (
     "js/reminders.js",
     "js/sw-push.js",
     "img/ios-add-to-home.svg",
+    "js/diary.js",
+    "css/diary.css",
 )
 THEME_COLOR = "#0f5c5c"
 BACKGROUND_COLOR = "#f6f4f1"
