@@ -225,7 +225,8 @@ def new_session():
     """The short form filled in on the tablet after a treatment."""
     clinic, now = g.staff.clinic, utcnow()
     if request.method == "GET":
-        form = session_form_defaults(clinic, now)
+        previous = request.args.get("previous", type=int)
+        form = session_form_defaults(clinic, now, own_session(previous) if previous else None)
         return render_session_form(clinic, form, {})
     form = form_values(request.form, lists=("areas",))
     data, own_errors = session_data(form, clinic)
@@ -235,7 +236,13 @@ def new_session():
         restrictions = effective_protocol(clinic, form.get("protocol"))["restrictions"]
         errors = {**field_errors(invalid.fields, restrictions), **own_errors}
         return render_session_form(clinic, form, errors), 422
-    treatment = treatments.create(clinic, **values)
+    try:
+        treatment = treatments.create(clinic, **values)
+    except (treatments.LinkNotFound, treatments.LinkRevoked):
+        errors = {"client_name": "The earlier session of this client was withdrawn or is not "
+                                 "this clinic's: register a new session without it."}
+        form.pop("previous_session_id", None)
+        return render_session_form(clinic, form, errors), 422
     return redirect(url_for("clinic.session_page", treatment_id=treatment.id), code=303)
 
 

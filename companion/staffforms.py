@@ -71,9 +71,17 @@ def changed_durations(form, restrictions):
     return changed
 
 
-def session_form_defaults(clinic, now):
+def session_form_defaults(clinic, now, previous=None):
     form = {"treated_at": f"{now.astimezone(ZoneInfo(clinic.timezone)):%Y-%m-%dT%H:%M}",
             "timezone": clinic.timezone, "protocol": "microneedling", "areas": [], "series_index": "1"}
+    if previous is not None:  # the same client's next session of the series
+        form.update({
+            "previous_session_id": str(previous.id), "client_name": previous.client_name,
+            "timezone": previous.timezone, "protocol": previous.protocol_id,
+            "series_index": str(previous.series_index + 1),
+            "series_total": str(previous.series_total or ""),
+            "next_session_weeks": str(previous.next_session_weeks or ""),
+            "areas": list(previous.areas or [])})
     form.update(restriction_defaults(effective_protocol(clinic, "microneedling")["restrictions"]))
     return form
 
@@ -102,6 +110,7 @@ def session_data(form, clinic):
         "next_session_weeks": form.get("next_session_weeks", ""), "areas": areas,
         "needle_depth_mm": form.get("needle_depth_mm", ""), "note": form.get("note", ""),
         "overrides": {"restrictions": changed} if changed else None,
+        "previous_session_id": form.get("previous_session_id") or None,
     }
     return data, errors
 

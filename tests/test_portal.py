@@ -777,3 +777,33 @@ def test_dashboard_shows_reminder_delivery(app, staff_client, make_treatment, pu
     assert "On" in rows["Pushy"] and "Last delivered" in rows["Pushy"]
     assert "Last failure" in rows["Faily"] and "HTTP 500" in rows["Faily"]
     assert "Off" in rows["Silent"] and "Last" not in rows["Silent"]
+
+
+def test_next_session_of_a_client_continues_on_the_same_link(app, client, staff_client, register):
+    first_id = registered_id(register(client_name="Noa", series_index="1", series_total="3",
+                                      timezone="Europe/Madrid"))
+    token = row(app, first_id).token
+    form = text_of(staff_client.get(f"/clinic/sessions/{first_id}"))
+    assert f'href="/clinic/sessions/new?previous={first_id}"' in form
+    prefilled = text_of(staff_client.get(f"/clinic/sessions/new?previous={first_id}"))
+    assert 'name="previous_session_id" value="%d"' % first_id in prefilled
+    assert 'value="Noa"' in prefilled and 'value="2"' in prefilled
+
+    second_id = registered_id(post_form(
+        staff_client, "/clinic/sessions/new",
+        {"client_name": "Noa", "treated_at": local_input(datetime.now(timezone.utc), ZoneInfo("Europe/Madrid")),
+         "timezone": "Europe/Madrid", "protocol": "microneedling", "series_index": "2",
+         "series_total": "3", "previous_session_id": str(first_id)}))
+    assert row(app, second_id).token == token and row(app, first_id).token != token
+    plan = text_of(client.get(f"/s/{token}"))
+    assert "Day 0 after your treatment" in plan and "Session 3 of 3" in plan
+
+
+def test_next_session_of_another_clinics_client_is_not_there(app, staff_client, make_clinic, make_treatment):
+    theirs, _, _ = make_treatment(make_clinic("Other"))
+    assert staff_client.get(f"/clinic/sessions/new?previous={theirs}").status_code == 404
+    before = count_sessions(app)
+    response = post_form(staff_client, "/clinic/sessions/new", {
+        "client_name": "X", "treated_at": local_input(datetime.now(timezone.utc)),
+        "timezone": "Europe/London", "protocol": "microneedling", "previous_session_id": str(theirs)})
+    assert response.status_code == 422 and count_sessions(app) == before
