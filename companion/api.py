@@ -21,14 +21,24 @@ def bearer_token():
     return token.strip()
 
 
-def client_plan():
-    """Open the plan of the session whose token the request carries."""
+def _as_client(lookup):
+    """`lookup(token)` for the request's client token, refusals as JSON errors."""
     try:
-        return treatments.open_plan(bearer_token())
+        return lookup(bearer_token())
     except treatments.LinkRevoked:
         raise ApiError(410, "revoked", "Your clinic has withdrawn this link. Please contact them.")
     except treatments.LinkNotFound:
         raise ApiError(404, "not_found", "No aftercare plan matches this token.")
+
+
+def client_plan():
+    """(session, plan) of the client token; notes that the client was seen."""
+    return _as_client(treatments.open_plan)
+
+
+def client_session():
+    """The session of the client token, without building its plan."""
+    return _as_client(treatments.by_token)
 
 
 @bp.get("/me/plan")
@@ -46,14 +56,6 @@ def get_openapi():
     return openapi.document()
 
 
-def client_session():
-    """The session of the client token, without touching its plan."""
-    try:
-        return treatments.by_token(bearer_token())
-    except treatments.LinkRevoked:
-        raise ApiError(410, "revoked", "Your clinic has withdrawn this link. Please contact them.")
-    except treatments.LinkNotFound:
-        raise ApiError(404, "not_found", "No aftercare plan matches this token.")
 
 
 def json_object():

@@ -53,8 +53,8 @@ def session_json(t):
         "note": t.note,
         "client_url": client_url(t),
         "short_code": treatments.format_short_code(t.short_code),
-        "qr_svg_url": public + url_for("clinic_api.qr_svg", session_id=t.id),
-        "qr_png_url": public + url_for("clinic_api.qr_png", session_id=t.id),
+        "qr_svg_url": public + url_for("clinic_api.get_session_qr", session_id=t.id, kind="svg"),
+        "qr_png_url": public + url_for("clinic_api.get_session_qr", session_id=t.id, kind="png"),
         "created_at": t.created_at.isoformat(),
         "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
         "first_opened_at": t.first_opened_at.isoformat() if t.first_opened_at else None,
@@ -126,22 +126,13 @@ def delete_session(session_id):
     return "", 204
 
 
-@bp.get("/sessions/<int:session_id>/qr.svg")
+@bp.get("/sessions/<int:session_id>/qr.<any(svg, png):kind>")
 @clinic_token_required
-def qr_svg(session_id):
-    """The QR code of the client's link, as SVG."""
-    treatment = _session_of_clinic(session_id)
-    return Response(qr.svg(client_url(treatment)), mimetype="image/svg+xml",
-                    headers={"Cache-Control": "private, no-store"})
-
-
-@bp.get("/sessions/<int:session_id>/qr.png")
-@clinic_token_required
-def qr_png(session_id):
-    """The QR code of the client's link, as PNG."""
-    treatment = _session_of_clinic(session_id)
-    return Response(qr.png(client_url(treatment)), mimetype="image/png",
-                    headers={"Cache-Control": "private, no-store"})
+def get_session_qr(session_id, kind):
+    """The QR code of the client's link, as SVG or PNG."""
+    url = client_url(_session_of_clinic(session_id))
+    body, mimetype = (qr.svg(url), "image/svg+xml") if kind == "svg" else (qr.png(url), "image/png")
+    return Response(body, mimetype=mimetype, headers={"Cache-Control": "private, no-store"})
 
 
 # -- Check-ins ------------------------------------------------------------------------------------

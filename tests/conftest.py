@@ -6,7 +6,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from companion import clinics, create_app, treatments
+from companion import apitokens, clinics, create_app, treatments
 from companion.extensions import db
 
 
@@ -54,6 +54,17 @@ def make_treatment(app, make_clinic):
             from companion.models import Clinic
             t = treatments.create(db.session.get(Clinic, clinic_id), treated_at=when, **fields)
             return t.id, t.token, t.short_code
+    return make
+
+
+@pytest.fixture
+def make_token(app, make_clinic):
+    """A clinic's API token: returns (clinic_id, headers with the bearer token)."""
+    def make(clinic_id=None):
+        clinic_id = clinic_id or make_clinic()
+        with app.app_context():
+            _, token = apitokens.issue(clinic_id, "test")
+        return clinic_id, {"Authorization": f"Bearer {token}"}
     return make
 
 

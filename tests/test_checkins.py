@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from companion import apitokens, checkins, staff, treatments
+from companion import checkins, staff, treatments
 from companion.extensions import db
 from companion.models import CheckIn
 
@@ -65,16 +65,6 @@ def check_in(client):
         assert response.status_code == status, response.get_json()
         return response.get_json()
     return post
-
-
-@pytest.fixture
-def make_token(app, make_clinic):
-    def make(clinic_id=None):
-        clinic_id = clinic_id or make_clinic()
-        with app.app_context():
-            _, token = apitokens.issue(clinic_id, "test")
-        return clinic_id, bearer(token)
-    return make
 
 
 def csrf_token(browser, path):

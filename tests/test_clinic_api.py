@@ -12,16 +12,6 @@ from companion.extensions import db
 from companion.models import Treatment
 
 
-@pytest.fixture
-def make_token(app, make_clinic):
-    def make(clinic_id=None):
-        clinic_id = clinic_id or make_clinic()
-        with app.app_context():
-            _, token = apitokens.issue(clinic_id, "test")
-        return clinic_id, {"Authorization": f"Bearer {token}"}
-    return make
-
-
 def iso(hours_ago=2):
     return (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).isoformat()
 
