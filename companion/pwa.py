@@ -18,6 +18,8 @@ SHELL_ASSETS = (
     "img/ios-add-to-home.svg",
     "js/diary.js",
     "css/diary.css",
+    "js/checkin.js",
+    "css/checkin.css",
 )
 THEME_COLOR = "#0f5c5c"
 BACKGROUND_COLOR = "#f6f4f1"

@@ -146,10 +146,12 @@ def claim(owner, now, limit=BATCH):
 
 def payload(reminder, treatment):
     """What the phone shows. No name, no clinic note: title, body, where to open, tag."""
+    # The check-in reminder opens the check-in card itself, not just its day.
+    where = "checkin" if reminder.kind == "checkin" else f"day-{reminder.day}"
     return {
         "title": reminder.title,
         "body": reminder.body,
-        "url": f"{treatments.path(treatment)}#day-{reminder.day}",
+        "url": f"{treatments.path(treatment)}#{where}",
         "tag": reminder.key,
     }
 

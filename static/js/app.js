@@ -72,9 +72,14 @@
     if (item) return { tab: "timeline", item: item };
     return { tab: number > todayNumber ? "next" : "timeline" };
   }
+  // The check-in reminder opens "#checkin": the check-in card of the Today tab. The card is
+  // shown by static/js/checkin.js, a later script, so a page opened there scrolls after it ran.
+  function checkinTarget(name) {
+    return name === "checkin" ? { tab: "today", item: $("checkin"), late: true } : null;
+  }
   function showTab() {
     var name = location.hash.slice(1);
-    var target = dayTarget(name);
+    var target = dayTarget(name) || checkinTarget(name);
     if (target) name = target.tab;
     if (tabs.indexOf(name) < 0) name = "today";
     tabs.forEach(function (t) {
@@ -85,12 +90,16 @@
     return target;
   }
   function reveal(target) {
-    if (target && target.item) target.item.scrollIntoView({ block: "start" });
+    if (target && target.item && !target.item.hidden) target.item.scrollIntoView({ block: "start" });
     else window.scrollTo(0, 0);
   }
   window.addEventListener("hashchange", function () { reveal(showTab()); });
   var opened = showTab();
-  if (opened && opened.item) reveal(opened);
+  if (opened && opened.late && document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { reveal(opened); });
+  } else if (opened && opened.item) {
+    reveal(opened);
+  }
 
   // --- Dates in the client's zone, whatever zone the phone is in.
   function parts(date, options) {
