@@ -3,7 +3,8 @@ import os
 
 from flask import Flask
 
-from . import api, cli, client, clinic_api, config, database, errors, logs, portal, pwa, scheduler
+from . import (api, cli, client, clinic_api, config, database, errors, i18n, logs, portal, pwa,
+               scheduler)
 from .extensions import csrf, db
 
 
@@ -29,6 +30,7 @@ def create_app(test_config=None):
 def register_extensions(app):
     db.init_app(app)
     csrf.init_app(app)
+    i18n.init_app(app)
     database.init_app(app)
 
 

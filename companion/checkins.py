@@ -8,11 +8,12 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from flask_babel import force_locale, get_translations
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
-from . import careplan, checkrules, treatments
+from . import careplan, checkrules, i18n, treatments
 from .checkrules import FLAGGED, LEVELS, SIGNS, SYMPTOMS
 from .extensions import db
 from .models import CheckIn, Treatment
@@ -132,7 +133,10 @@ def record(treatment, data, now=None):
         existing = _by_client_id(treatment.id, values["client_id"])
         if existing is not None:
             return existing, False
-    protocol = treatments.protocol_for(treatment)
+    # The reply is stored, so it is written once, in the client's language.
+    with force_locale(i18n.language_of(treatment)):
+        protocol = treatments.protocol_for(treatment)
+        words = get_translations()
     answered_at = values["answered_at"]
     day = careplan.recovery_day(treatment.treated_at, treatment.timezone, answered_at)
     earlier = db.session.scalars(
@@ -140,7 +144,8 @@ def record(treatment, data, now=None):
         .where(CheckIn.treatment_id == treatment.id, CheckIn.answered_at < answered_at)
         .order_by(CheckIn.answered_at, CheckIn.id))
     outcome, reasons = checkrules.judge(
-        protocol.checkin, day, answers_of(values), [(c.day, answers_of(c)) for c in earlier])
+        protocol.checkin, day, answers_of(values), [(c.day, answers_of(c)) for c in earlier],
+        t=words)
     clinic = treatment.clinic
     check_in = CheckIn(
         treatment_id=treatment.id, client_id=values["client_id"], answered_at=answered_at,
@@ -150,7 +155,7 @@ def record(treatment, data, now=None):
         message=checkrules.message(
             outcome, day, treatment_name=protocol.name,
             recovery_days=protocol.expected_recovery_days,
-            clinic_name=clinic.name, clinic_phone=clinic.phone),
+            clinic_name=clinic.name, clinic_phone=clinic.phone, t=words),
         protocol_version=protocol.version,
     )
     db.session.add(check_in)

@@ -1,9 +1,11 @@
 """Client pages: find a plan by short code, and the plan itself at /s/<token>."""
 from datetime import datetime, timezone
 
+from babel import dates
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext as _, ngettext
 
-from . import api, plandata, pwa, treatments
+from . import api, i18n, plandata, pwa, subscriptions, treatments
 from .extensions import csrf
 
 bp = Blueprint("client", __name__)
@@ -28,14 +30,14 @@ def find():
     """Short code typed by the client -> their plan."""
     text = request.form.get("code", "")[:40]
     if treatments.normalise_short_code(text) is None:
-        error = "A code has 8 letters and numbers, like ABCD-2345. Please check your card."
+        error = _("A code has 8 letters and numbers, like ABCD-2345. Please check your card.")
         return render_template("client/home.html", code=text, error=error), 400
     try:
         treatment = treatments.by_short_code(text)
     except treatments.LinkRevoked:
         return render_template("client/revoked.html"), 410
     except treatments.LinkNotFound:
-        error = "We could not find a plan with that code. Please check it, or ask your clinic."
+        error = _("We could not find a plan with that code. Please check it, or ask your clinic.")
         return render_template("client/home.html", code=text, error=error), 404
     return redirect(url_for("client.plan", token=treatment.token), code=303)
 
@@ -46,6 +48,11 @@ def plan(token):
     now = datetime.now(timezone.utc)
     # The installed app starts at ?app=1 (see manifest): how the clinic knows it was installed.
     treatment, care_plan = _open(token, now, installed=request.args.get("app") == "1")
+    language = i18n.language_to_store(treatment)
+    if language:
+        subscriptions.set_language(treatment, language, now)
+    i18n.use_language_of(treatment)
+    care_plan = treatments.plan_for(treatment, now)  # in the language just settled
     protocol = treatments.protocol_for(treatment)
     data = plandata.plan(treatment, care_plan, protocol.name)
     body = render_template(
@@ -57,6 +64,7 @@ def plan(token):
         short_code=treatments.format_short_code(treatment.short_code),
         history=[(t.series_index, t.treated_at.astimezone(care_plan.now_local.tzinfo))
                  for t in treatments.history(treatment)],
+        i18n_json=i18n.script_strings(),
     )
     return body, 200, TOKEN_HEADERS
 
@@ -64,9 +72,11 @@ def plan(token):
 @bp.get("/s/<token>/manifest.webmanifest")
 def manifest(token):
     """Per-session manifest: a home-screen app opens this client's plan, not the start page."""
-    treatment, _ = _open(token)
+    treatment = _open(token)[0]
     plan_url = url_for("client.plan", token=treatment.token)
-    return pwa.manifest_response(f"{treatment.clinic.name} aftercare", plan_url + "?app=1",
+    i18n.use_language_of(treatment)
+    return pwa.manifest_response(_("%(clinic)s aftercare", clinic=treatment.clinic.name),
+                                 plan_url + "?app=1",
                                  TOKEN_HEADERS, app_id=plan_url)
 
 
@@ -89,14 +99,16 @@ def _open(token, now=None, installed=False):
 
 @bp.app_template_filter("longdate")
 def longdate(value):
-    """Saturday 21 November"""
-    return f"{value:%A} {value.day} {value:%B}"
+    """Saturday 21 November; sábado 21 de noviembre"""
+    # Translators: a CLDR date pattern (EEEE weekday, d day, MMMM month); quote words: 'de'.
+    return dates.format_date(value, _("EEEE d MMMM"), locale=get_locale())
 
 
 @bp.app_template_filter("shortdate")
 def shortdate(value):
     """Sat 21 Nov"""
-    return f"{value:%a} {value.day} {value:%b}"
+    # Translators: a CLDR date pattern (EEE short weekday, d day, MMM short month).
+    return dates.format_date(value, _("EEE d MMM"), locale=get_locale())
 
 
 @bp.app_template_filter("hm")
@@ -111,7 +123,8 @@ def countdown(delta):
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if days:
-        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+        text = ngettext("%(num)d day", "%(num)d days", days)
+        return text + (f" {hours} h" if hours else "")
     if hours:
         return f"{hours} h" + (f" {mins} min" if mins else "")
     return f"{max(mins, 1)} min"
@@ -127,5 +140,11 @@ def tel(phone):
 def relday(moment, now):
     """'today at 18:30', 'tomorrow at 18:30' or 'Sat 28 Nov at 18:30', in the client's zone."""
     days = (moment.date() - now.date()).days
-    label = {0: "today", 1: "tomorrow", -1: "yesterday"}.get(days) or shortdate(moment)
-    return f"{label} at {hm(moment)}"
+    time = hm(moment)
+    if days == 0:
+        return _("today at %(time)s", time=time)
+    if days == 1:
+        return _("tomorrow at %(time)s", time=time)
+    if days == -1:
+        return _("yesterday at %(time)s", time=time)
+    return _("%(date)s at %(time)s", date=shortdate(moment), time=time)

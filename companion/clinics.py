@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from . import protocols, reminders
+from . import i18n, protocols, reminders
 from .extensions import db
 from .models import Clinic
 from .registration import CONTROL, Invalid, WEEKS_MAX, merge_form, parse_overrides, time_zones
@@ -72,6 +72,11 @@ def parse_settings(data, partial=False):
         if not isinstance(zone, str) or zone not in time_zones():
             errors["timezone"] = "must be an IANA time zone such as Europe/London."
         values["timezone"] = zone
+    if not partial or "language" in data:
+        language = data.get("language") or i18n.DEFAULT
+        if language not in i18n.LANGUAGES:
+            errors["language"] = f"must be one of {', '.join(i18n.LANGUAGES)}."
+        values["language"] = language
     if "protocol_overrides" in data:
         values["protocol_overrides"] = parse_protocol_defaults(data["protocol_overrides"], errors)
     if errors:

@@ -1,4 +1,5 @@
 """Unbound extensions; bound to the app in create_app()."""
+from flask_babel import Babel
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
@@ -12,3 +13,6 @@ db = SQLAlchemy(model_class=Base)
 
 #: every form posted with a browser's cookies carries a token (Flask-WTF)
 csrf = CSRFProtect()
+
+#: catalogues and the page's language (see i18n.py for how it is chosen)
+babel = Babel()

@@ -48,6 +48,8 @@ class Clinic(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     #: the clinic's own protocol defaults, in protocols.merge() form, over the shipped ones
     protocol_overrides: Mapped[dict | None] = mapped_column(JSON)
+    #: language for clients whose browser asks for none we have ("en" or "es")
+    language: Mapped[str] = mapped_column(String(8), default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     treatments: Mapped[list["Treatment"]] = relationship(back_populates="clinic")
@@ -98,6 +100,9 @@ class Treatment(db.Model):
     evening_at: Mapped[str] = mapped_column(String(5), default="20:00")
     quiet_start: Mapped[str | None] = mapped_column(String(5), default="21:30")
     quiet_end: Mapped[str | None] = mapped_column(String(5), default="07:30")
+    #: the client's language, for what is rendered without a request (pushes, check-in
+    #: replies); set when the plan is first opened or the client switches; None: the clinic's
+    language: Mapped[str | None] = mapped_column(String(8))
 
     clinic: Mapped[Clinic] = relationship(back_populates="treatments")
 

@@ -14,7 +14,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
                    request, session, url_for)
 from markupsafe import Markup
 
-from . import (checkins, checkrules, clinics, protocols, qr, registration, reminders, staff,
+from . import (checkins, checkrules, clinics, i18n, protocols, qr, registration, reminders, staff,
                treatments)
 from .staffforms import (LABELS, effective_protocol, field_errors, form_values, restriction_rows,
                          session_data, session_form_defaults, settings_data, settings_defaults)
@@ -42,6 +42,8 @@ def utcnow():
 @bp.before_request
 def load_staff():
     g.staff = staff.signed_in(session.get("staff_id"), session.get("staff_version"))
+    if g.staff:
+        i18n.use_language_of(clinic=g.staff.clinic)
 
 
 @bp.after_request
@@ -289,6 +291,7 @@ def session_qr(treatment_id, kind):
 def session_card(treatment_id):
     """The printed aftercare card (A6): QR code, code, and the first rules."""
     t = own_session(treatment_id)
+    i18n.use_language_of(t)  # the client's language, unless staff pick one (?lang=)
     url = client_link(t)
     rules = treatments.first_rules(t) if t.revoked_at is None else []
     # qr.svg() is segno's own markup around a URL we made: safe to embed.
@@ -345,7 +348,7 @@ def render_settings(clinic, form, errors):
         restrictions=restriction_rows(shipped["restrictions"], form),
         default_weeks=shipped["series"]["interval_weeks"],
         **step_layout(form, errors), step_times=clinics.STEP_TIMES,
-        time_zones=sorted(registration.time_zones()))
+        time_zones=sorted(registration.time_zones()), languages=list(i18n.NAMES.items()))
 
 
 def step_layout(form, errors):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from gettext import NullTranslations
 from zoneinfo import ZoneInfo
 
 from .careplan import Plan, wall_to_instant
@@ -66,8 +67,12 @@ def after_quiet_hours(moment: datetime, prefs: Preferences, zone: ZoneInfo) -> d
     return instant(day, prefs.quiet_end, zone)
 
 
-def plan_reminders(plan: Plan, prefs: Preferences, expected_recovery_days: int) -> list[PlannedReminder]:
-    """Every reminder of one session, in due order (past ones included: the caller filters)."""
+def plan_reminders(plan: Plan, prefs: Preferences, expected_recovery_days: int,
+                   t: NullTranslations = NullTranslations()) -> list[PlannedReminder]:
+    """Every reminder of one session, in due order (past ones included: the caller filters).
+
+    Titles and bodies read in the language of `t` (the plan's protocol words already do).
+    """
     zone = ZoneInfo(plan.timezone)
     treated_at = plan.treated_local.astimezone(UTC)
     treated_on = plan.treated_local.date()
@@ -83,8 +88,8 @@ def plan_reminders(plan: Plan, prefs: Preferences, expected_recovery_days: int) 
     # Day 0 evening: the first cleanse and no make-up tonight; never sooner than 1 h after.
     evening0 = max(instant(treated_on, prefs.evening, zone), treated_at + timedelta(hours=1))
     if evening0.astimezone(zone).date() == treated_on:
-        add("evening-0", "evening", 0, evening0, "Tonight's aftercare",
-            "Cleanse gently with lukewarm water, moisturise, and no make-up tonight.",
+        add("evening-0", "evening", 0, evening0, t.gettext("Tonight's aftercare"),
+            t.gettext("Cleanse gently with lukewarm water, moisturise, and no make-up tonight."),
             quiet_moves=False)
 
     # Mornings: each day with morning steps (sunscreen for its two weeks); a step that is
@@ -94,7 +99,8 @@ def plan_reminders(plan: Plan, prefs: Preferences, expected_recovery_days: int) 
         if steps:
             add(f"morning-{day.number}", "morning", day.number,
                 instant(day.date, prefs.morning, zone),
-                f"Day {day.number}: this morning's care", ", ".join(steps) + ".")
+                t.gettext("Day %(day)s: this morning's care") % {"day": day.number},
+                ", ".join(steps) + ".")
 
     # Each "allowed again" moment, moved out of the night; things ending together, together.
     ending = {}
@@ -104,9 +110,10 @@ def plan_reminders(plan: Plan, prefs: Preferences, expected_recovery_days: int) 
     for ends_at, group in sorted(ending.items()):
         titles = [s.restriction.title for s in group]
         if len(group) == 1:
-            title, body = f"{titles[0]}: allowed again", group[0].restriction.allowed
+            title = t.gettext("%(what)s: allowed again") % {"what": titles[0]}
+            body = group[0].restriction.allowed
         else:
-            title, body = "Allowed again from now", "; ".join(titles) + "."
+            title, body = t.gettext("Allowed again from now"), "; ".join(titles) + "."
         add("unlock-" + "+".join(s.restriction.id for s in group), "unlock",
             group[0].ends_day, ends_at, title, body)
 
@@ -114,25 +121,26 @@ def plan_reminders(plan: Plan, prefs: Preferences, expected_recovery_days: int) 
     for number in range(1, expected_recovery_days + 1):
         add(f"checkin-{number}", "checkin", number,
             instant(treated_on + timedelta(days=number), prefs.evening, zone),
-            "How is your skin today?",
-            "Compare it with what is normal today, and see when to call your clinic.")
+            t.gettext("How is your skin today?"),
+            t.gettext("Compare it with what is normal today, and see when to call your clinic."))
 
     # The next session a week and a day before, and its pre-care: one reminder a morning.
     ns = plan.next_session
     if ns is not None:
         mornings: dict[date, dict] = {}
-        for before, title in ((7, "Your next session is in a week"),
-                              (1, "Your next session is from tomorrow")):
+        for before, title in ((7, t.gettext("Your next session is in a week")),
+                              (1, t.gettext("Your next session is from tomorrow"))):
             on = ns.earliest - timedelta(days=before)
             mornings.setdefault(on, {"title": title, "texts": [], "kind": "next-session"})
         for item, starts in ns.precare:
             entry = mornings.setdefault(
-                starts, {"title": "Before your next session", "texts": [], "kind": "precare"})
+                starts, {"title": t.gettext("Before your next session"), "texts": [],
+                         "kind": "precare"})
             entry["texts"].append(item.text)
         for on, entry in sorted(mornings.items()):
             if on <= treated_on:
                 continue
-            body = " ".join(entry["texts"]) or "Book it with your clinic if you have not yet."
+            body = " ".join(entry["texts"]) or t.gettext("Book it with your clinic if you have not yet.")
             add(f"series-{(ns.earliest - on).days}", entry["kind"], (on - treated_on).days,
                 instant(on, prefs.morning, zone), entry["title"], shorten(body))
 

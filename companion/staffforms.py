@@ -16,7 +16,7 @@ LABELS = {
     "overrides": "This session's protocol", "body": "The form", "name": "Clinic name",
     "phone": "Phone", "booking_url": "Booking link", "emergency_text": "Emergency text",
     "interval_weeks": "Weeks between sessions", "steps": "Extra steps",
-    "protocol_overrides": "Protocol defaults",
+    "protocol_overrides": "Protocol defaults", "language": "Default language for clients",
 }
 
 
@@ -117,7 +117,7 @@ def session_data(form, clinic):
 
 def settings_defaults(clinic):
     form = {name: getattr(clinic, name) or "" for name in
-            ("name", "phone", "booking_url", "emergency_text", "timezone")}
+            ("name", "phone", "booking_url", "emergency_text", "timezone", "language")}
     merged = effective_protocol(clinic, "microneedling")
     form.update(restriction_defaults(merged["restrictions"]))
     form["interval_weeks"] = str(merged["series"]["interval_weeks"])
@@ -144,7 +144,7 @@ def settings_data(form):
                 and int(step["from_day"]) > int(step["to_day"]):
             errors[f"step-{n}-to_day"] = "The last day cannot be before the first day."
     data = {name: form.get(name, "") for name in
-            ("name", "phone", "booking_url", "emergency_text", "timezone")}
+            ("name", "phone", "booking_url", "emergency_text", "timezone", "language")}
     # Clients see the text as one paragraph.
     data["emergency_text"] = " ".join(data["emergency_text"].split())
     data["protocol_overrides"] = {

@@ -126,3 +126,10 @@ def set_preferences(treatment, data, now=None):
     reminders.replan(treatment, now or _utcnow(), commit=False)
     db.session.commit()
     return preferences(treatment)
+
+
+def set_language(treatment, language, now=None):
+    """The client reads in `language` from now on: pushes not yet sent follow it. Commits."""
+    treatment.language = language
+    reminders.replan(treatment, now or _utcnow(), commit=False)
+    db.session.commit()

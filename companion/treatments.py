@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from sqlalchemy import delete, func, select
 
-from . import careplan, protocols, registration
+from . import careplan, i18n, protocols, registration
 from .extensions import db
 from .models import PushSubscription, Reminder, Treatment
 
@@ -146,10 +146,11 @@ def by_short_code(text):
 
 
 def protocol_for(treatment):
-    """The protocol this client follows: shipped, then the clinic's defaults, then the session's."""
+    """The protocol this client follows: shipped, then the clinic's defaults, then the session's;
+    in the current language."""
     layers = (treatment.clinic.protocol_overrides, registration.merge_form(treatment.overrides))
-    return _layered(treatment.protocol_id,
-                    tuple(json.dumps(layer, sort_keys=True) for layer in layers if layer))
+    return i18n.localise(_layered(treatment.protocol_id,
+                                  tuple(json.dumps(layer, sort_keys=True) for layer in layers if layer)))
 
 
 @lru_cache(maxsize=512)

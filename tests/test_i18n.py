@@ -1,0 +1,203 @@
+"""Languages: complete catalogues, the language a page is in, and Spanish where clients read it."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from companion import i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def po_path(language):
+    return ROOT / "companion" / "translations" / language / "LC_MESSAGES" / "messages.po"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """The messages the code, templates and protocols use now (babel.cfg's extraction)."""
+    pot = tmp_path_factory.mktemp("pot") / "messages.pot"
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "-q", "extract",
+                    "-F", "babel.cfg", "--no-location", "-o", str(pot), "."],
+                   cwd=ROOT, check=True)
+    with pot.open("rb") as f:
+        return read_po(f)
+
+
+def _catalog(language):
+    with po_path(language).open("rb") as f:
+        return read_po(f, locale=language)
+
+
+def _key(message):
+    return message.id[0] if isinstance(message.id, tuple) else message.id
+
+
+@pytest.mark.parametrize("language", [lang for lang in i18n.LANGUAGES if lang != i18n.DEFAULT])
+def test_every_message_is_translated(template, language):
+    catalog = _catalog(language)
+    wanted = {_key(m) for m in template if m.id}
+    have = {_key(m): m for m in catalog if m.id}
+    missing = sorted(wanted - set(have))
+    untranslated = sorted(k for k in wanted & set(have)
+                          if "fuzzy" in have[k].flags
+                          or not all(have[k].string if isinstance(have[k].string, tuple)
+                                     else [have[k].string]))
+    assert not missing, f"not in {language}'s catalogue (run bin/translations): {missing}"
+    assert not untranslated, f"untranslated or fuzzy in {language}: {untranslated}"
+
+
+@pytest.mark.parametrize("language", [lang for lang in i18n.LANGUAGES if lang != i18n.DEFAULT])
+def test_catalogue_has_no_obsolete_or_broken_entries(template, language):
+    catalog = _catalog(language)
+    wanted = {_key(m) for m in template if m.id}
+    obsolete = sorted(set(_key(m) for m in catalog if m.id) - wanted) + list(catalog.obsolete)
+    assert not obsolete, f"no longer used, remove them (bin/translations): {obsolete}"
+    problems = [(_key(m), [str(e) for e in errors]) for m, errors in catalog.check()]
+    assert not problems  # e.g. a %(placeholder)s lost or renamed in translation
+
+
+def test_stale_catalogues_are_compiled_on_start(tmp_path):
+    po = tmp_path / "es" / "LC_MESSAGES" / "messages.po"
+    po.parent.mkdir(parents=True)
+    po.write_bytes(po_path("es").read_bytes())
+    i18n.compile_catalogues(tmp_path)
+    assert po.with_suffix(".mo").stat().st_size > 1000
+
+
+# -- Pages in Spanish -----------------------------------------------------------------------------
+
+SPANISH = {"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"}
+#: English of the client's plan that must not survive in Spanish
+ENGLISH_LEFT = ["No make-up for the first 24 hours.", "Gentle cleanse", "Difficulty breathing.",
+                "today at", "tomorrow at", "Saturday", "Sunday", "November"]
+
+
+def stored_language(app, treatment_id):
+    from companion.extensions import db
+    from companion.models import Treatment
+    with app.app_context():
+        return db.session.get(Treatment, treatment_id).language
+
+
+def test_start_page_follows_the_browser(client):
+    page = client.get("/", headers=SPANISH).get_data(as_text=True)
+    assert '<html lang="es"' in page
+    assert "Tu plan de cuidados" in page and "Abrir mi plan" in page
+    assert "Open my plan" not in page
+    assert '<html lang="en"' in client.get("/", headers={"Accept-Language": "de"}).get_data(as_text=True)
+
+
+def test_plan_in_spanish_from_the_browser_is_kept_for_the_session(app, client, make_treatment):
+    treatment_id, token, _ = make_treatment(hours_ago=20)
+    page = client.get(f"/s/{token}", headers=SPANISH).get_data(as_text=True)
+    assert '<html lang="es"' in page
+    assert "Nada de maquillaje durante las primeras 24 horas." in page
+    assert "Limpieza suave" in page
+    assert not [text for text in ENGLISH_LEFT if text in page]
+    assert stored_language(app, treatment_id) == "es"  # pushes need it without a request
+
+
+def test_lang_switch_persists_in_a_cookie_and_in_the_session(app, client, make_treatment):
+    treatment_id, token, _ = make_treatment()
+    response = client.get(f"/s/{token}?lang=es", headers={"Accept-Language": "en"})
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("lang=es;") and "SameSite=Lax" in cookie and "Max-Age=31536000" in cookie
+    assert stored_language(app, treatment_id) == "es"
+    again = client.get(f"/s/{token}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="es"' in again and "Nada de maquillaje" in again
+    client.get(f"/s/{token}?lang=en")
+    assert stored_language(app, treatment_id) == "en"
+    assert "No make-up for the first 24 hours." in client.get(f"/s/{token}").get_data(as_text=True)
+
+
+def test_unknown_lang_is_ignored(client, make_treatment):
+    _, token, _ = make_treatment()
+    response = client.get(f"/s/{token}?lang=xx", headers={"Accept-Language": "en"})
+    assert "Set-Cookie" not in response.headers
+    assert '<html lang="en"' in response.get_data(as_text=True)
+
+
+def test_clinic_default_applies_when_the_browser_asks_for_none(app, client, make_clinic, make_treatment):
+    clinic_id = make_clinic()
+    with app.app_context():
+        from companion import clinics
+        from companion.extensions import db
+        from companion.models import Clinic
+        clinics.update(db.session.get(Clinic, clinic_id), {"language": "es"})
+    treatment_id, token, _ = make_treatment(clinic_id)
+    page = client.get(f"/s/{token}").get_data(as_text=True)
+    assert '<html lang="es"' in page and "Nada de maquillaje" in page
+    assert stored_language(app, treatment_id) is None  # still the clinic's: it may change it
+    with app.app_context():
+        with pytest.raises(Exception, match="must be one of en, es"):
+            clinics.update(db.session.get(Clinic, clinic_id), {"language": "fr"})
+
+
+def test_dates_read_in_spanish(app):
+    from datetime import date
+
+    from companion.client import longdate, relday, shortdate
+    with app.test_request_context("/?lang=es"):
+        assert longdate(date(2026, 11, 21)) == "sábado 21 de noviembre"
+        assert shortdate(date(2026, 11, 21)) == "sáb 21 nov"
+        from datetime import datetime
+        now = datetime(2026, 11, 21, 9, 0)
+        assert relday(datetime(2026, 11, 22, 18, 30), now) == "mañana a las 18:30"
+
+
+def test_a_spanish_client_gets_its_check_in_reply_in_spanish(client, make_treatment):
+    _, token, _ = make_treatment(hours_ago=30)
+    client.get(f"/s/{token}?lang=es")
+    response = client.post("/api/v1/me/check-ins", headers={"Authorization": f"Bearer {token}"},
+                           json={"redness": "strong", "swelling": "none", "pain": "none",
+                                 "itch": "none"})
+    body = response.get_json()
+    assert response.status_code == 201, body
+    assert body["message"].startswith("Lo que describes") or "clínica" in body["message"]
+    assert "your clinic" not in body["message"]
+
+
+def test_reminders_are_planned_in_the_clients_language(app, make_treatment):
+    from datetime import UTC, datetime, timedelta
+
+    from flask_babel import force_locale, get_translations
+
+    from companion import reminderplan, treatments
+    from companion.extensions import db
+    from companion.models import Treatment
+    treatment_id, _, _ = make_treatment(hours_ago=1)
+    with app.app_context(), force_locale("es"):
+        t = db.session.get(Treatment, treatment_id)
+        now = datetime.now(UTC) - timedelta(hours=1)
+        planned = reminderplan.plan_reminders(treatments.plan_for(t, now), reminderplan.Preferences(),
+                                              7, get_translations())
+    titles = {r.kind: r.title for r in planned}
+    assert titles["checkin"] == "¿Cómo está tu piel hoy?"
+    assert any(r.title.startswith("Día 1:") for r in planned)
+    assert any(r.title == "Maquillaje: permitido de nuevo" for r in planned)
+
+
+def test_printable_card_in_the_clients_language(app, client, make_treatment):
+    from test_portal import PASSWORD
+    from companion import staff
+    treatment_id, token, _ = make_treatment()
+    client.get(f"/s/{token}?lang=es")
+    with app.app_context():
+        from companion.models import Treatment
+        from companion.extensions import db
+        staff.create(db.session.get(Treatment, treatment_id).clinic_id, "nurse@calm.example", PASSWORD)
+    fresh = app.test_client()
+    login = fresh.get("/clinic/login").get_data(as_text=True)
+    import re
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login)[1]
+    fresh.post("/clinic/login", data={"csrf_token": csrf, "email": "nurse@calm.example",
+                                      "password": PASSWORD})
+    card = fresh.get(f"/clinic/sessions/{treatment_id}/card").get_data(as_text=True)
+    assert "Tu plan de cuidados, Ana" in card and "Los primeros días" in card
+    assert "Maquillaje: no hasta el" in card and "Nada de maquillaje" in card
+    assert "The first days" not in card and "not until" not in card
+    english = fresh.get(f"/clinic/sessions/{treatment_id}/card?lang=en").get_data(as_text=True)
+    assert "The first days" in english
