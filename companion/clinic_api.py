@@ -91,13 +91,13 @@ def list_sessions():
     page = _positive_int("page", 1, 10_000)
     per_page = _positive_int("per_page", 20, PER_PAGE_MAX)
     items, total = treatments.page_for_clinic(g.clinic.id, page, per_page)
-    return {
-        "items": [session_json(t) for t in items],
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "next_page": page + 1 if page * per_page < total else None,
-    }
+    return page_json([session_json(t) for t in items], page, per_page, total)
+
+
+def page_json(items, page, per_page, total):
+    """One page of a newest-first list, with where the next page is."""
+    return {"items": items, "page": page, "per_page": per_page, "total": total,
+            "next_page": page + 1 if page * per_page < total else None}
 
 
 def _positive_int(name, default, high):
@@ -189,13 +189,7 @@ def list_check_ins():
     items, total = checkins.page_for_clinic(
         g.clinic.id, flagged=None if flagged is None else flagged == "true", outcome=outcome,
         page=page, per_page=per_page)
-    return {
-        "items": [check_in_json(c) for c in items],
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "next_page": page + 1 if page * per_page < total else None,
-    }
+    return page_json([check_in_json(c) for c in items], page, per_page, total)
 
 
 @bp.get("/check-ins/<int:check_in_id>")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pagecheck import clip_screenshot, serve_with_policy
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -91,10 +92,7 @@ def queued(page):
 def save_card_screenshot(page, output_path, name):
     """The card as laid out on the page (an element screenshot would scroll it under the header)."""
     path = Path(output_path) / name
-    page.evaluate("window.scrollTo(0, 0)")
-    box = card(page).evaluate("el => { const r = el.getBoundingClientRect();"
-                              " return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; }")
-    page.screenshot(path=path, full_page=True, clip=box)
+    clip_screenshot(page, card(page), path)
     assert path.is_file() and path.stat().st_size > 0
 
 
@@ -455,15 +453,7 @@ def test_check_in_works_under_a_strict_content_security_policy(live_server, page
     policy = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
               "connect-src 'self'; object-src 'none'; base-uri 'none'")
     session = live_server.create_session(hours_ago=5 * 24)
-    violations = []
-    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.add_init_script("document.addEventListener('securitypolicyviolation',"
-                         " e => console.error('Content Security Policy: ' + e.violatedDirective))")
-
-    def with_policy(route):
-        response = route.fetch()
-        route.fulfill(response=response, headers={**response.headers, "content-security-policy": policy})
-    page.route(session.url, with_policy)
+    violations = serve_with_policy(page, session.url, policy)
     response = open_plan(page, session.url)
     assert response.headers["content-security-policy"] == policy
 

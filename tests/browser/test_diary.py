@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from pagecheck import clip_screenshot, serve_with_policy
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
@@ -109,10 +110,7 @@ def assert_nothing_uploaded(requests):
 def save_card_screenshot(page, output_path, name):
     """The card as laid out on the page (an element screenshot would scroll it under the header)."""
     path = Path(output_path) / name
-    page.evaluate("window.scrollTo(0, 0)")
-    box = card(page).evaluate("el => { const r = el.getBoundingClientRect();"
-                              " return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; }")
-    page.screenshot(path=path, full_page=True, clip=box)
+    box = clip_screenshot(page, card(page), path)
     with Image.open(path) as image:
         assert image.width == round(box["width"] * 3), "not a 390x844 @3x screenshot"
 
@@ -303,15 +301,7 @@ def test_the_diary_works_under_a_strict_content_security_policy(live_server, pag
               "connect-src 'self'; object-src 'none'; base-uri 'none'")
     session = live_server.create_session()
     requests = record_requests(context)
-    violations = []
-    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.add_init_script("document.addEventListener('securitypolicyviolation',"
-                         " e => console.error('Content Security Policy: ' + e.violatedDirective))")
-
-    def with_policy(route):
-        response = route.fetch()
-        route.fulfill(response=response, headers={**response.headers, "content-security-policy": policy})
-    page.route(session.url, with_policy)
+    violations = serve_with_policy(page, session.url, policy)
     response = page.goto(session.url, wait_until="load")
     assert response.headers["content-security-policy"] == policy
     expect(card(page)).to_contain_text(PRIVATE)

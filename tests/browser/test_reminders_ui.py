@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from pagecheck import clip_screenshot, serve_with_policy
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import expect
@@ -129,10 +130,7 @@ def open_settings(page):
 def save_card_screenshot(page, output_path, name):
     """The card as laid out on the page (an element screenshot would scroll it under the header)."""
     path = Path(output_path) / name
-    page.evaluate("window.scrollTo(0, 0)")
-    box = card(page).evaluate("el => { const r = el.getBoundingClientRect();"
-                              " return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; }")
-    page.screenshot(path=path, full_page=True, clip=box)
+    clip_screenshot(page, card(page), path)
     assert path.is_file() and path.stat().st_size > 0
 
 
@@ -363,16 +361,8 @@ def test_reminders_work_under_a_strict_content_security_policy(server, page, con
     session = server.create_session()
     context.grant_permissions(["notifications"], origin=server.url)
     page.add_init_script(f"({FAKE_PUSH_MANAGER})({json.dumps(browser_subscription())})")
-    violations = []
-    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.add_init_script("document.addEventListener('securitypolicyviolation',"
-                         " e => console.error('Content Security Policy: ' + e.violatedDirective))")
-
-    def with_policy(route):
-        response = route.fetch()
-        route.fulfill(response=response,
-                      headers={**response.headers, "content-security-policy": policy})
-    page.route(session.url, with_policy)  # the first load, before the worker controls the page
+    # the first load, before the worker controls the page
+    violations = serve_with_policy(page, session.url, policy)
     response = page.goto(session.url, wait_until="load")
     assert response.headers["content-security-policy"] == policy
 
