@@ -9,9 +9,10 @@ import logging
 import secrets
 from datetime import datetime, time, timedelta, timezone
 
+from flask_babel import force_locale, get_translations, gettext
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from . import reminderplan, treatments
+from . import i18n, reminderplan, treatments
 from .extensions import db
 from .models import PushSubscription, Reminder, Treatment
 from .push import Outcome
@@ -58,10 +59,13 @@ def replan(treatment, now, commit=True):
     if wanted(treatment):
         done = set(db.session.scalars(select(Reminder.key).where(
             Reminder.treatment_id == treatment.id)))
-        protocol = treatments.protocol_for(treatment)
-        care_plan = treatments.plan_for(treatment, now)
-        for item in reminderplan.plan_reminders(care_plan, preferences(treatment),
-                                                protocol.expected_recovery_days):
+        # Planned without a request: in the client's language (else their clinic's).
+        with force_locale(i18n.language_of(treatment)):
+            protocol = treatments.protocol_for(treatment)
+            planned = reminderplan.plan_reminders(
+                treatments.plan_for(treatment, now), preferences(treatment),
+                protocol.expected_recovery_days, get_translations())
+        for item in planned:
             if item.key in done or item.stale_at <= now:
                 continue
             db.session.add(Reminder(
@@ -107,12 +111,14 @@ def status(treatment_ids):
 
 
 def queue_test(treatment, now):
-    """A test reminder, due now. Commits."""
+    """A test reminder, due now, in the client's language. Commits."""
+    with force_locale(i18n.language_of(treatment)):
+        title = gettext("Test reminder")
+        body = gettext("Reminders work on this phone. You will get your care reminders here.")
     db.session.add(Reminder(
         treatment_id=treatment.id, key=f"{TEST_KEY_PREFIX}{secrets.token_hex(4)}", kind="test",
         day=treatments.plan_for(treatment, now).day, due_at=now,
-        stale_at=now + timedelta(minutes=15), title="Test reminder",
-        body="Reminders work on this phone. You will get your care reminders here."))
+        stale_at=now + timedelta(minutes=15), title=title, body=body))
     db.session.commit()
 
 

@@ -240,3 +240,20 @@ def test_test_notification_through_the_api(app, client, world):
     world.dispatch(datetime.now(timezone.utc) + timedelta(seconds=1))
     tags = [p["tag"] for p in world.service.delivered(phone)]
     assert any(tag.startswith("test-") for tag in tags)
+
+
+def test_a_spanish_clients_pushes_arrive_in_spanish(app, client, world):
+    """Pushes are planned without a request: in the language stored for the session."""
+    tid, token, [phone] = world.session(local(23, 18))
+    assert world.rows(tid)["evening-0"].title == "Tonight's aftercare"
+    client.get(f"/s/{token}?lang=es")  # the client switches: unsent reminders follow
+    with app.app_context():
+        reminders.replan(db.session.get(Treatment, tid), local(23, 18, 30))
+    world.dispatch(local(23, 20, 1))
+    [payload] = world.service.delivered(phone)
+    assert payload["title"] == "Tus cuidados de esta noche" and "maquillaje" in payload["body"]
+    assert client.post("/api/v1/me/test-notification",
+                       headers={"Authorization": f"Bearer {token}"}).status_code == 202
+    with app.app_context():
+        test_row = db.session.scalar(select(Reminder).where(Reminder.kind == "test"))
+    assert test_row.title == "Recordatorio de prueba"
