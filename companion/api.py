@@ -2,8 +2,9 @@
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, request
+from flask_babel import gettext as _
 
-from . import (checkins, ics, openapi, plandata, push, reminders, scheduler, subscriptions,
+from . import (checkins, i18n, ics, openapi, plandata, push, reminders, scheduler, subscriptions,
                treatments)
 from .errors import ApiError
 from .registration import Invalid
@@ -24,16 +25,23 @@ def bearer_token():
 def _as_client(lookup):
     """`lookup(token)` for the request's client token, refusals as JSON errors."""
     try:
-        return lookup(bearer_token())
+        found = lookup(bearer_token())
     except treatments.LinkRevoked:
-        raise ApiError(410, "revoked", "Your clinic has withdrawn this link. Please contact them.")
+        raise ApiError(410, "revoked", _("Your clinic has withdrawn this link. Please contact them."))
     except treatments.LinkNotFound:
-        raise ApiError(404, "not_found", "No aftercare plan matches this token.")
+        raise ApiError(404, "not_found", _("No aftercare plan matches this token."))
+    # Replies read in the client's language, as their pages do.
+    i18n.use_language_of(found[0] if isinstance(found, tuple) else found)
+    return found
 
 
 def client_plan():
     """(session, plan) of the client token; notes that the client was seen."""
-    return _as_client(treatments.open_plan)
+    language = i18n.current_language()
+    treatment, care_plan = _as_client(treatments.open_plan)
+    if i18n.current_language() != language:  # built before the session's language was known
+        care_plan = treatments.plan_for(treatment, care_plan.now_local)
+    return treatment, care_plan
 
 
 def client_session():
@@ -127,7 +135,7 @@ def post_test_notification():
     """Send a test reminder to every phone of this session, now."""
     treatment = client_session()
     if not subscriptions.preferences(treatment)["subscribed"]:
-        raise ApiError(409, "not_subscribed", "Turn on reminders on this phone first.")
+        raise ApiError(409, "not_subscribed", _("Turn on reminders on this phone first."))
     reminders.queue_test(treatment, datetime.now(timezone.utc))
     scheduler.nudge(current_app)
     return {"queued": True}, 202

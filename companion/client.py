@@ -64,7 +64,6 @@ def plan(token):
         short_code=treatments.format_short_code(treatment.short_code),
         history=[(t.series_index, t.treated_at.astimezone(care_plan.now_local.tzinfo))
                  for t in treatments.history(treatment)],
-        i18n_json=i18n.script_strings(),
     )
     return body, 200, TOKEN_HEADERS
 

@@ -9,6 +9,7 @@ import dataclasses
 from functools import lru_cache
 from pathlib import Path
 
+from babel.messages.extract import extract_from_file
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import g, request
@@ -33,7 +34,8 @@ def init_app(app):
     babel.init_app(app, locale_selector=select_locale)
     app.after_request(_remember_choice)
     app.context_processor(lambda: {"current_language": current_language(),
-                                   "language_links": language_links})
+                                   "language_links": language_links,
+                                   "script_words": script_words})
 
 
 def compile_catalogues(directory=TRANSLATIONS):
@@ -89,13 +91,38 @@ def language_to_store(treatment):
     return language if language and language != treatment.language else None
 
 
-def script_strings():
-    """The words the page's scripts show, in the page's language (they fall back to English)."""
-    return {key: gettext_raw(text) for key, text in SCRIPT_STRINGS.items()}
+def script_words():
+    """The words the page's scripts show, in the page's language: {English: translation}, or
+    {English singular: [forms]} for plurals. English pages need none (English is the key)."""
+    language = current_language()
+    if language == DEFAULT:
+        return {}
+    translations = get_translations()
+    words = {}
+    for message in script_messages():
+        if isinstance(message, tuple):
+            one, many = message
+            words[one] = [translations.ngettext(one, many, 1), translations.ngettext(one, many, 2)]
+        else:
+            words[message] = translations.gettext(message)
+    return words
 
 
-#: filled from static/js/*.js: key -> English; the keys are what the scripts ask for
-SCRIPT_STRINGS = {}
+@lru_cache(maxsize=1)
+def script_messages():
+    """Every message the scripts in static/js ask for with gettext()/ngettext(): the same
+    extraction babel.cfg runs for the catalogues, so a string added to a script is in both."""
+    found = []
+    for path in sorted(SCRIPTS.glob("*.js")):
+        for _line, message, _comments, _context in extract_from_file(
+                "javascript", str(path), keywords={"gettext": None, "ngettext": (1, 2)}):
+            message = tuple(message) if isinstance(message, (list, tuple)) else message
+            if message not in found:
+                found.append(message)
+    return tuple(found)
+
+
+SCRIPTS = Path(__file__).parent.parent / "static" / "js"
 
 
 def language_of(treatment):

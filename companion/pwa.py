@@ -10,6 +10,7 @@ bp = Blueprint("pwa", __name__)
 #: what the service worker stores on install: enough to show a saved plan offline
 SHELL_ASSETS = (
     "css/app.css",
+    "js/i18n.js",
     "js/app.js",
     "icons/icon-192.png",
     "icons/apple-touch-icon.png",

@@ -2,6 +2,7 @@
 import re
 from datetime import datetime, timezone
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from . import push, reminders
@@ -96,7 +97,7 @@ def set_preferences(treatment, data, now=None):
         errors["body"] = f"unknown field(s): {', '.join(sorted(unknown))}."
     if "timezone" in data:
         if not isinstance(data["timezone"], str) or data["timezone"] not in time_zones():
-            errors["timezone"] = "must be an IANA time zone such as Europe/London."
+            errors["timezone"] = _("must be an IANA time zone such as Europe/London.")
         else:
             values["timezone"] = data["timezone"]
     for field, column, nullable in (("morning", "morning_at", False), ("evening", "evening_at", False),
@@ -110,15 +111,16 @@ def set_preferences(treatment, data, now=None):
         elif isinstance(value, str) and HHMM.match(value):
             values[column] = value
         else:
-            errors[field] = "must be a time as HH:MM, e.g. 08:30." + (" Or null." if nullable else "")
+            errors[field] = (_("must be a time as HH:MM, e.g. 08:30, or empty.") if nullable
+                             else _("must be a time as HH:MM, e.g. 08:30."))
     if "reminders" in data:
         if not isinstance(data["reminders"], bool):
-            errors["reminders"] = "must be true or false."
+            errors["reminders"] = _("must be true or false.")
         else:
             values["reminders_on"] = data["reminders"]
     quiet = (values.get("quiet_start", treatment.quiet_start), values.get("quiet_end", treatment.quiet_end))
     if (quiet[0] is None) != (quiet[1] is None):
-        errors["quiet_start"] = "quiet hours need both a start and an end (or neither)."
+        errors["quiet_start"] = _("quiet hours need both a start and an end (or neither).")
     if errors:
         raise Invalid(errors)
     for column, value in values.items():

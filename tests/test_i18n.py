@@ -1,6 +1,9 @@
 """Languages: complete catalogues, the language a page is in, and Spanish where clients read it."""
+import json
+import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -75,6 +78,45 @@ ENGLISH_LEFT = ["No make-up for the first 24 hours.", "Gentle cleanse", "Difficu
                 "today at", "tomorrow at", "Saturday", "Sunday", "November"]
 
 
+class _Words(HTMLParser):
+    """The words a person reads on a page: text, and the attributes read aloud or shown."""
+    SHOWN = {"alt", "aria-label", "title", "placeholder", "content"}
+
+    def __init__(self):
+        super().__init__()
+        self.words, self._skip = set(), 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skip += tag in ("script", "style", "template")
+        attrs = dict(attrs)
+        if tag == "meta" and attrs.get("name") not in ("description", "apple-mobile-web-app-title"):
+            return
+        for name, value in attrs.items():
+            if value and (name in self.SHOWN or name.startswith("data-") and " " in value):
+                self.words.add(value.strip())
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("script", "style", "template")
+
+    def handle_data(self, data):
+        if not self._skip and data.strip():
+            self.words.add(" ".join(data.split()))
+
+
+def shown_words(page):
+    parser = _Words()
+    parser.feed(page)
+    return parser.words
+
+
+def same_in_both(english_page, spanish_page, allowed):
+    """What reads the same in English and Spanish, less names, numbers and codes."""
+    def wordy(text):
+        return (re.search(r"[A-Za-z]{3}", text) and not re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}", text)
+                and not any(a in text for a in allowed))
+    return sorted(w for w in shown_words(english_page) & shown_words(spanish_page) if wordy(w))
+
+
 def stored_language(app, treatment_id):
     from companion.extensions import db
     from companion.models import Treatment
@@ -96,7 +138,8 @@ def test_plan_in_spanish_from_the_browser_is_kept_for_the_session(app, client, m
     assert '<html lang="es"' in page
     assert "Nada de maquillaje durante las primeras 24 horas." in page
     assert "Limpieza suave" in page
-    assert not [text for text in ENGLISH_LEFT if text in page]
+    shown = " ".join(shown_words(page))
+    assert not [text for text in ENGLISH_LEFT if text in shown]
     assert stored_language(app, treatment_id) == "es"  # pushes need it without a request
 
 
@@ -201,3 +244,52 @@ def test_printable_card_in_the_clients_language(app, client, make_treatment):
     assert "The first days" not in card and "not until" not in card
     english = fresh.get(f"/clinic/sessions/{treatment_id}/card?lang=en").get_data(as_text=True)
     assert "The first days" in english
+
+
+#: the same in both languages: names, numbers, codes, the language names, the zone
+SAME_EVERYWHERE = ["Calm Skin Clinic", "Ana", "English", "Español", "Europe/", "America/", "Asia/",
+                   "Australia/", "Pacific/", "Normal", "+44", "iPhone:", "Android (Chrome)"]
+
+
+@pytest.mark.parametrize("state", ["first day", "last session", "before treatment"])
+def test_nothing_on_the_client_pages_is_left_in_english(app, client, make_clinic, make_treatment,
+                                                        state):
+    """Every word the client reads changes with the language (a string not marked for
+    translation would read the same in both)."""
+    clinic_id = make_clinic(booking_url="https://calm.example/book")
+    fields = {"first day": dict(hours_ago=20, series_total=3, note="Drink water"),
+              "last session": dict(hours_ago=24 * 9, series_index=3, series_total=3),
+              "before treatment": dict(hours_ago=-30, series_total=4)}[state]
+    _, token, _ = make_treatment(clinic_id, **fields)
+    pages = {lang: client.get(f"/s/{token}?lang={lang}").get_data(as_text=True)
+             for lang in ("en", "es")}
+    assert "Drink water" not in SAME_EVERYWHERE  # the clinic's own note is shown as written
+    same = same_in_both(pages["en"], pages["es"], SAME_EVERYWHERE + ["Drink water"])
+    assert same == [], "\n".join(same)
+    assert "Allowed again" in pages["en"]  # the comparison sees the page's words at all
+
+
+def test_the_scripts_words_come_in_the_pages_language(client, make_treatment):
+    _, token, _ = make_treatment()
+    page = client.get(f"/s/{token}?lang=es").get_data(as_text=True)
+    block = re.search(r'<script type="application/json" id="i18n">(.*?)</script>', page, re.S)
+    words = json.loads(block[1])
+    assert words["Reminders are on"] == "Recordatorios activados"
+    assert words["%(num)d day"] == ["%(num)d día", "%(num)d días"]
+    assert set(words) == {m[0] if isinstance(m, tuple) else m for m in i18n.script_messages()}
+    english = client.get(f"/s/{token}?lang=en").get_data(as_text=True)
+    assert 'id="i18n"' not in english  # English is the key: nothing to send
+    # one message of each script that shows words: all are found by the extraction
+    assert {"today at %(time)s", "Reminders are on", "Kept now"} <= set(words)
+
+
+def test_client_api_answers_in_the_sessions_language(app, client, make_treatment):
+    _, token, _ = make_treatment()
+    client.get(f"/s/{token}?lang=es")
+    response = client.put("/api/v1/me/preferences", json={"timezone": "Mars/Olympus"},
+                          headers={"Authorization": f"Bearer {token}",
+                                   "Accept-Language": "en"})
+    assert response.status_code == 422
+    assert response.get_json()["fields"]["timezone"].startswith("debe ser una zona horaria")
+    plan = client.get("/api/v1/me/plan", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert "Nada de maquillaje" in json.dumps(plan, ensure_ascii=False)

@@ -6,6 +6,8 @@
   root.classList.add("js");
 
   function $(id) { return document.getElementById(id); }
+  var gettext = window.companionI18n.gettext, ngettext = window.companionI18n.ngettext;
+  var locale = window.companionI18n.lang === "en" ? "en-GB" : window.companionI18n.lang;
 
   // --- Service worker: offline copy of the plan, and "update available" instead of a silent swap.
   function showUpdate(worker) {
@@ -103,7 +105,7 @@
 
   // --- Dates in the client's zone, whatever zone the phone is in.
   function parts(date, options) {
-    return new Intl.DateTimeFormat("en-GB", Object.assign({ timeZone: zone }, options)).format(date);
+    return new Intl.DateTimeFormat(locale, Object.assign({ timeZone: zone }, options)).format(date);
   }
   function isoDate(date) {
     return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(date);
@@ -111,14 +113,17 @@
   function daysBetween(a, b) { return Math.round((Date.parse(b) - Date.parse(a)) / 86400000); }
   function relday(moment, now) {
     var diff = daysBetween(isoDate(now), isoDate(moment));
-    var label = { "0": "today", "1": "tomorrow", "-1": "yesterday" }[diff] ||
-      parts(moment, { weekday: "short", day: "numeric", month: "short" });
-    return label + " at " + parts(moment, { hour: "2-digit", minute: "2-digit", hour12: false });
+    var time = parts(moment, { hour: "2-digit", minute: "2-digit", hour12: false });
+    if (diff === 0) return gettext("today at %(time)s", { time: time });
+    if (diff === 1) return gettext("tomorrow at %(time)s", { time: time });
+    if (diff === -1) return gettext("yesterday at %(time)s", { time: time });
+    return gettext("%(date)s at %(time)s",
+      { date: parts(moment, { weekday: "short", day: "numeric", month: "short" }), time: time });
   }
   function countdown(ms) {
     var minutes = Math.max(0, Math.floor(ms / 60000));
     var days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), mins = minutes % 60;
-    if (days) return days + (days === 1 ? " day" : " days") + (hours ? " " + hours + " h" : "");
+    if (days) return ngettext("%(num)d day", "%(num)d days", days, { num: days }) + (hours ? " " + hours + " h" : "");
     if (hours) return hours + " h" + (mins ? " " + mins + " min" : "");
     return Math.max(mins, 1) + " min";
   }
@@ -151,19 +156,19 @@
     var day = plan.timeline.filter(function (d) { return d.date === date; })[0];
     var number = daysBetween(plan.timeline[0].date, date);
     today.setAttribute("data-date", date);
-    $("today-day").textContent = "Day " + number + " after your treatment";
+    $("today-day").textContent = gettext("Day %(day)s after your treatment", { day: number });
     $("today-date").textContent = parts(Date.parse(date + "T12:00:00Z"), { weekday: "long", day: "numeric", month: "long", timeZone: "UTC" });
     var list = $("checklist");
     list.textContent = "";
     var template = $("step-template");
-    var labels = { morning: "Morning", evening: "Evening", anytime: "Today" };
+    var labels = { morning: gettext("Morning"), evening: gettext("Evening"), anytime: gettext("Today") };
     (day ? day.steps : []).forEach(function (step) {
       var item = template.content.firstElementChild.cloneNode(true);
       item.setAttribute("data-step", step.id);
       item.querySelector(".check").setAttribute("data-step", step.id);
       item.querySelector(".step-title").textContent = step.title;
       item.querySelector(".step-time").textContent = step.not_before
-        ? "From " + parts(Date.parse(step.not_before), { hour: "2-digit", minute: "2-digit", hour12: false })
+        ? gettext("From %(time)s", { time: parts(Date.parse(step.not_before), { hour: "2-digit", minute: "2-digit", hour12: false }) })
         : labels[step.time];
       item.querySelector(".step-text").textContent = step.text;
       list.appendChild(item);
@@ -185,7 +190,7 @@
       if (d === date && !badge) {
         badge = document.createElement("span");
         badge.className = "badge";
-        badge.textContent = "Today";
+        badge.textContent = gettext("Today");
         el.querySelector("h2, h3").appendChild(badge);
       } else if (d !== date && badge) {
         badge.remove();
@@ -209,10 +214,10 @@
         item.querySelector(".allowed-text").hidden = false;
         allowed.insertBefore(item, allowed.firstChild);
       }
-      if (over) when[1].textContent = "Since " + relday(ends, now) + ".";
+      if (over) when[1].textContent = gettext("Since %(when)s.", { when: relday(ends, now) });
       else {
-        when[0].firstChild.textContent = "Allowed again " + relday(ends, now) + " (";
-        item.querySelector(".countdown").textContent = "in " + countdown(ends - now);
+        when[0].firstChild.textContent = gettext("Allowed again %(when)s", { when: relday(ends, now) }) + " (";
+        item.querySelector(".countdown").textContent = gettext("in %(time)s", { time: countdown(ends - now) });
       }
     });
     $("off-limits-card").hidden = !$("off-limits").children.length;
@@ -229,7 +234,7 @@
     (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
   if (!standalone && ios) {
     $("install").hidden = false;
-    $("install-text").textContent = "To keep this plan on your iPhone: tap the Share button, then \u201cAdd to Home Screen\u201d.";
+    $("install-text").textContent = gettext("To keep this plan on your iPhone: tap the Share button, then \u201cAdd to Home Screen\u201d.");
   }
   window.addEventListener("beforeinstallprompt", function (event) {
     event.preventDefault();

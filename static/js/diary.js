@@ -6,6 +6,8 @@
   var main = document.getElementById("plan");
   var key = main && main.getAttribute("data-key");
 
+  var gettext = window.companionI18n.gettext;
+  var locale = window.companionI18n.lang === "en" ? "en-GB" : window.companionI18n.lang;
   var STORE = "photos";          // keyPath "day": one photo per recovery day
   var MAX_SIDE = 1080;           // long side of a kept photo: sharp on a phone, ~150 kB
   var THUMB_SIDE = 320;          // the strip shows these, so a long diary stays light to open
@@ -109,7 +111,7 @@
     return { date: date, day: daysBetween(plan.timeline[0].date, date) };
   }
   function dateText(iso, options) {
-    return new Intl.DateTimeFormat("en-GB", Object.assign({ day: "numeric", month: "short", timeZone: "UTC" }, options))
+    return new Intl.DateTimeFormat(locale, Object.assign({ day: "numeric", month: "short", timeZone: "UTC" }, options))
       .format(Date.parse(iso + "T12:00:00Z"));
   }
 
@@ -122,12 +124,12 @@
   }
   function problem(error) {
     if (error && error.name === "QuotaExceededError") {
-      return "There is no room on this phone for another photo. Free up some space and try again.";
+      return gettext("There is no room on this phone for another photo. Free up some space and try again.");
     }
     if (error && error.name === "NotAnImage") {
-      return "This file is not a photo this browser can open. Please take the photo again.";
+      return gettext("This file is not a photo this browser can open. Please take the photo again.");
     }
-    return "Could not keep the photo on this phone. Please try again.";
+    return gettext("Could not keep the photo on this phone. Please try again.");
   }
 
   // --- Photos: decode, downscale in a canvas, re-encode as JPEG.
@@ -205,7 +207,7 @@
     img.alt = alt;
     return img;
   }
-  function alt(day) { return "Your photo, day " + day; }
+  function alt(day) { return gettext("Your photo, day %(day)s", { day: day }); }
 
   // --- What the card shows.
   var photos = [];
@@ -246,9 +248,9 @@
       var caption = document.createElement("span");
       caption.className = "diary-caption";
       var strong = document.createElement("strong");
-      strong.textContent = "Day " + p.day;
+      strong.textContent = gettext("Day %(day)s", { day: p.day });
       caption.appendChild(strong);
-      caption.appendChild(document.createTextNode(p.day === now.day ? "Today" : dateText(p.date)));
+      caption.appendChild(document.createTextNode(p.day === now.day ? gettext("Today") : dateText(p.date)));
       li.appendChild(caption);
       strip.appendChild(li);
     });
@@ -277,7 +279,7 @@
       var label = document.createElement("label");
       label.className = "diary-chip";
       label.htmlFor = id;
-      label.textContent = "Day " + p.day;
+      label.textContent = gettext("Day %(day)s", { day: p.day });
       chips.appendChild(box);
       chips.appendChild(label);
     });
@@ -295,7 +297,7 @@
       figure.appendChild(image("compare", p.bytes, p.width, p.height, alt(p.day)));
       var caption = document.createElement("figcaption");
       var strong = document.createElement("strong");
-      strong.textContent = "Day " + p.day;
+      strong.textContent = gettext("Day %(day)s", { day: p.day });
       caption.appendChild(strong);
       caption.appendChild(document.createTextNode(" " + dateText(p.date, { weekday: "short" })));
       figure.appendChild(caption);
@@ -304,8 +306,8 @@
     var hint = $("diary-compare-hint");
     hint.hidden = chosen.length > 1;
     hint.textContent = photos.length < 2
-      ? "Take photos on the next days to see them side by side."
-      : "Pick two or three days to see them side by side.";
+      ? gettext("Take photos on the next days to see them side by side.")
+      : gettext("Pick two or three days to see them side by side.");
   }
 
   function renderToday(now) {
@@ -313,11 +315,11 @@
     $("diary-before").hidden = !before;
     $("diary-capture").hidden = before;
     var mine = find(now.day);
-    if (!busy) take.textContent = mine ? "Retake today's photo" : "Take today's photo";
+    if (!busy) take.textContent = mine ? gettext("Retake today's photo") : gettext("Take today's photo");
     // A live region: after a photo is kept, this is what a screen reader announces.
     $("diary-today").textContent = mine
-      ? "Today's photo (day " + now.day + ") is kept on this phone. A new one replaces it."
-      : "Today is day " + now.day + " after your treatment.";
+      ? gettext("Today's photo (day %(day)s) is kept on this phone. A new one replaces it.", { day: now.day })
+      : gettext("Today is day %(day)s after your treatment.", { day: now.day });
   }
 
   function show(list) {
@@ -350,7 +352,7 @@
     busy = on;
     input.disabled = on;
     take.classList.toggle("is-busy", on);
-    if (on) take.textContent = "Keeping your photo…";
+    if (on) take.textContent = gettext("Keeping your photo…");
   }
 
   var pending = null;  // a new photo of a day that already has one, until the person decides
@@ -386,11 +388,11 @@
     var pair = $("diary-replace-pair");
     release("replace");
     pair.textContent = "";
-    [[find(photo.day), "Kept now"], [photo, "New"]].forEach(function (item) {
+    [[find(photo.day), gettext("Kept now"), false], [photo, gettext("New"), true]].forEach(function (item) {
       var p = item[0];
       var figure = document.createElement("figure");
       figure.appendChild(image("replace", p.thumb, p.thumb_width, p.thumb_height,
-        item[1] === "New" ? "Your new photo, day " + p.day : alt(p.day)));
+        item[2] ? gettext("Your new photo, day %(day)s", { day: p.day }) : alt(p.day)));
       var caption = document.createElement("figcaption");
       caption.textContent = item[1];
       figure.appendChild(caption);
@@ -419,7 +421,7 @@
   });
   $("diary-replace-no").addEventListener("click", function () {
     cancelReplace();
-    say("Kept the photo you took before.");
+    say(gettext("Kept the photo you took before."));
     input.focus();
   });
 
@@ -455,10 +457,10 @@
     cancelReplace();
     deleteAll().then(function () {
       show([]);
-      say("All photos of the diary are deleted from this phone.");
+      say(gettext("All photos of the diary are deleted from this phone."));
       input.focus();
     }, function () {
-      fail("Could not delete the photos. Please try again.");
+      fail(gettext("Could not delete the photos. Please try again."));
     }).then(function () { button.disabled = false; });
   });
 

@@ -10,8 +10,9 @@
   var READY_MS = 10000;      // the worker normally activates in well under a second
   var SUBSCRIBE_MS = 15000;  // subscribe() can hang for good (no push service reachable)
   var REQUEST_MS = 15000;
-  var FAILED = "Could not turn on reminders on this phone. Check your connection and try again.";
-  var OFFLINE = "You are offline. Reminders can be changed when you are online.";
+  var gettext = window.companionI18n.gettext;
+  var FAILED = gettext("Could not turn on reminders on this phone. Check your connection and try again.");
+  var OFFLINE = gettext("You are offline. Reminders can be changed when you are online.");
   var PARTS = ["checking", "ios", "unsupported", "offline", "off", "blocked", "on"];
 
   function $(id) { return document.getElementById(id); }
@@ -111,13 +112,15 @@
   function showOn(prefs) {
     show("on");
     fillForm(prefs);
-    say("reminders-state-text", prefs.reminders ? "Reminders are on" : "Reminders are paused");
+    say("reminders-state-text", prefs.reminders ? gettext("Reminders are on") : gettext("Reminders are paused"));
     part("state").classList.toggle("is-paused", !prefs.reminders);
-    var quiet = prefs.quiet_start && prefs.quiet_end
-      ? ", none between " + prefs.quiet_start + " and " + prefs.quiet_end : "";
+    var times = { morning: prefs.morning, evening: prefs.evening, start: prefs.quiet_start,
+                  end: prefs.quiet_end, zone: prefs.timezone };
     say("reminders-summary", prefs.reminders
-      ? "Mornings at " + prefs.morning + ", evenings at " + prefs.evening + quiet + " (" + prefs.timezone + ")."
-      : "This phone is set up, but reminders are paused. Tick “Send me care reminders” below to get them again.");
+      ? (prefs.quiet_start && prefs.quiet_end
+        ? gettext("Mornings at %(morning)s, evenings at %(evening)s, none between %(start)s and %(end)s (%(zone)s).", times)
+        : gettext("Mornings at %(morning)s, evenings at %(evening)s (%(zone)s).", times))
+      : gettext("This phone is set up, but reminders are paused. Tick “Send me care reminders” below to get them again."));
   }
 
   function fail() {
@@ -136,7 +139,7 @@
     asked.then(function (permission) {
       if (permission === "denied") { show("blocked"); return null; }
       if (permission !== "granted") {
-        say("reminders-error", "Notifications were not allowed. Tap “Turn on care reminders” again and choose Allow.");
+        say("reminders-error", gettext("Notifications were not allowed. Tap “Turn on care reminders” again and choose Allow."));
         return null;
       }
       return subscribe().then(function (subscription) {
@@ -190,7 +193,7 @@
       part("turn-on").focus();
     }, function () {
       say("reminders-error", offline() ? OFFLINE
-        : "Could not turn off reminders. Check your connection and try again.");
+        : gettext("Could not turn off reminders. Check your connection and try again."));
     }).then(function () {
       busy = false;
       button.disabled = false;
@@ -248,7 +251,7 @@
     api("PUT", "/me/preferences", body).then(function (res) {
       if (res.ok) {
         showOn(res.body);
-        say("reminders-saved", "Saved");
+        say("reminders-saved", gettext("Saved"));
         return;
       }
       var fields = (res.body && res.body.fields) || {};
@@ -261,12 +264,12 @@
         input(field).setAttribute("aria-invalid", "true");
         first = first || input(field);
       });
-      say("reminders-form-error", first ? "Please correct the fields marked above."
-        : "Could not save. Please try again.");
+      say("reminders-form-error", first ? gettext("Please correct the fields marked above.")
+        : gettext("Could not save. Please try again."));
       if (first) first.focus();
     }, function () {
       say("reminders-form-error", offline() ? OFFLINE
-        : "Could not save. Check your connection and try again.");
+        : gettext("Could not save. Check your connection and try again."));
     }).then(function () {
       busy = false;
       part("save").disabled = false;
@@ -278,11 +281,11 @@
     button.disabled = true;
     say("reminders-test-status", "");
     api("POST", "/me/test-notification").then(function (res) {
-      if (res.status === 202) say("reminders-test-status", "Sent — it should arrive in a few seconds.");
-      else if (res.status === 409) say("reminders-test-status", "Turn on reminders on this phone first.");
-      else say("reminders-test-status", "Could not send a test reminder. Please try again.");
+      if (res.status === 202) say("reminders-test-status", gettext("Sent — it should arrive in a few seconds."));
+      else if (res.status === 409) say("reminders-test-status", gettext("Turn on reminders on this phone first."));
+      else say("reminders-test-status", gettext("Could not send a test reminder. Please try again."));
     }, function () {
-      say("reminders-test-status", offline() ? OFFLINE : "Could not send a test reminder. Check your connection and try again.");
+      say("reminders-test-status", offline() ? OFFLINE : gettext("Could not send a test reminder. Check your connection and try again."));
     }).then(function () { button.disabled = false; });
   }
 

@@ -1,4 +1,6 @@
 """The Today page in Spanish on a phone: chosen by the browser, readable, accessible, no errors."""
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,39 @@ def test_switching_to_spanish_and_back(live_server, page):
     expect(page.locator("html")).to_have_attribute("lang", "es")
     page.goto(session.url + "?lang=en", wait_until="load")
     expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+def test_the_scripts_speak_spanish_too(live_server, new_context, output_path, assert_accessible):
+    """What the scripts write (countdowns, the reminders card, the check-in outcome, the photo
+    diary, a saved page opened the next day) is Spanish on a Spanish phone."""
+    session = live_server.create_session(hours_ago=5 * 24)
+    context = new_context(locale="es-ES")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(session.url, wait_until="load")
+
+    countdown = page.locator("#off-limits .countdown").first
+    expect(countdown).to_have_text(re.compile(r"^en \d"))
+    expect(page.locator("#reminders-heading")).to_have_text("Recordatorios")
+    expect(page.locator("#diary-heading")).to_contain_text("Diario de fotos")
+    expect(page.locator("#diary-today")).to_have_text("Hoy es el día 5 después de tu tratamiento.")
+
+    checkin = page.locator("#checkin")
+    for legend in ("Enrojecimiento", "Hinchazón", "Dolor", "Picor"):
+        group = checkin.get_by_role("group", name=legend, exact=True)
+        group.get_by_text("Fuerte" if legend == "Enrojecimiento" else "Nada", exact=True).click()
+    checkin.get_by_label("La piel tratada está caliente, o más caliente que ayer", exact=True).check()
+    checkin.get_by_role("button", name="Enviar", exact=True).click()
+    result = page.locator("#checkin-result")
+    expect(result.get_by_role("heading", level=3)).to_have_text("Contacta hoy con tu clínica")
+    expect(result.get_by_role("link", name=re.compile("^Llamar a Calm Skin Clinic"))).to_be_visible()
+    assert_accessible(page, "Today in Spanish after a check-in")
+    page.screenshot(path=Path(output_path) / "today-es-checkin-390x844.png", full_page=True)
+
+    # The phone's clock a day on: the page moves itself to that day, in Spanish.
+    later = new_context(locale="es-ES").new_page()
+    later.clock.install(time=datetime.now(UTC) + timedelta(days=1))
+    later.goto(session.url, wait_until="load")
+    expect(later.locator("#today-day")).to_have_text("Día 6 después de tu tratamiento")
+    assert errors == [], "\n".join(errors)
