@@ -1,15 +1,22 @@
-"""Web push: the only importer of pywebpush. VAPID, endpoint checks, one send -> an Outcome."""
+"""Web push: the only importer of pywebpush. VAPID, endpoint checks, pushes -> Outcomes.
+
+pywebpush encrypts (aes128gcm); the request is ours, sent with aiohttp, so one client
+session carries many pushes at once and the VAPID header is signed once per push service.
+"""
+import asyncio
 import base64
 import enum
 import ipaddress
 import json
 import re
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
+import aiohttp
+from aiohttp.resolver import ThreadedResolver
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
@@ -37,8 +44,22 @@ class Result:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Message:
+    """One push to one phone. `subscription` is {"endpoint", "keys": {"p256dh", "auth"}}."""
+    subscription: dict
+    data: bytes  #: the JSON payload, see encode()
+    ttl: int
+    urgency: str = "normal"
+    topic: str | None = None
+
+
 class EndpointError(ValueError):
     pass
+
+
+class PrivateAddress(OSError):
+    """A push service host resolved to an address on our side of the network."""
 
 
 def b64url(data):
@@ -47,6 +68,10 @@ def b64url(data):
 
 def unb64url(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode(payload):
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def _origin(url):
@@ -95,28 +120,23 @@ def _is_public(address):
                 or ip.is_reserved or ip.is_unspecified)
 
 
-def check_resolution(endpoint, allowlist):
-    """At send time: the host must still resolve to public addresses, unless the allowlist
-    names that very host as an address or localhost (development and tests)."""
-    entry = check_endpoint(endpoint, allowlist)
-    _, entry_host, _ = _origin(entry)
-    if entry_host in ("localhost",) or _is_ip(entry_host):
-        return
-    _, host, port = _origin(endpoint)
-    try:
-        infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
-    except OSError as error:
-        raise EndpointError(f"cannot resolve the push service: {error.strerror}") from None
-    if not all(_is_public(info[4][0]) for info in infos):
-        raise EndpointError("the push service resolves to a private address.")
+class _PublicResolver(ThreadedResolver):
+    """aiohttp's resolver, refusing hosts that resolve to private addresses.
 
+    Checked where the connection is made, so a host cannot resolve one way for the check
+    and another for the request. Hosts the allowlist names as `localhost` are exempt
+    (development and tests); addresses the allowlist names are never resolved at all.
+    """
 
-def _is_ip(host):
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        return False
+    def __init__(self, private_ok):
+        super().__init__()
+        self.private_ok = private_ok
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        hosts = await super().resolve(host, port, family)
+        if host.lower() not in self.private_ok and not all(_is_public(h["host"]) for h in hosts):
+            raise PrivateAddress("the push service resolves to a private address.")
+        return hosts
 
 
 def check_keys(p256dh, auth):
@@ -156,62 +176,127 @@ def check_subject(subject):
 
 
 class Sender:
-    """Sends payloads to push services with one reused HTTP session and cached VAPID tokens."""
+    """Sends pushes; shared by every dispatcher thread of a process.
 
-    def __init__(self, vapid, subject, allowlist, timeout=10.0, clock=time.time):
+    It keeps only what outlives one run: the settings and the VAPID headers, signed once per
+    push service and reused for VAPID_REUSE. Connections belong to a Courier (`connect()`),
+    which lives inside one event loop.
+    """
+
+    def __init__(self, vapid, subject, allowlist, timeout=10.0, clock=time.time, concurrency=100):
         self.vapid = vapid
         self.subject = check_subject(subject)
         self.allowlist = tuple(allowlist)
         self.timeout = timeout
         self.clock = clock
-        self.session = requests.Session()
-        self.session.max_redirects = 0  # a redirect is never followed (nor re-POSTed)
-        self.session.trust_env = False  # no proxy lookups per request
+        self.concurrency = max(1, int(concurrency))
+        #: a host the allowlist names as localhost may resolve to loopback
+        self.private_ok = frozenset(h for _, h, _ in map(_origin, self.allowlist)
+                                    if h == "localhost")
         self._tokens = {}
+        self._lock = threading.Lock()
 
-    def _authorization(self, endpoint):
+    def authorization(self, endpoint):
+        """The VAPID header for this endpoint's push service, signed again when it ages."""
         scheme, host, port = _origin(endpoint)
         audience = f"{scheme}://{host}" + (f":{port}" if port else "")
-        now = self.clock()
-        cached = self._tokens.get(audience)
-        if cached and cached[0] > now:
-            return cached[1]
-        # A new claims dict each time: the library writes into the one it is given.
-        claims = {"aud": audience, "exp": int(now) + VAPID_LIFETIME, "sub": self.subject}
-        header = self.vapid.sign(claims)["Authorization"]
-        self._tokens[audience] = (now + VAPID_REUSE, header)
-        return header
+        with self._lock:
+            now = self.clock()
+            cached = self._tokens.get(audience)
+            if cached and cached[0] > now:
+                return cached[1]
+            # A new claims dict each time: the library writes into the one it is given.
+            claims = {"aud": audience, "exp": int(now) + VAPID_LIFETIME, "sub": self.subject}
+            header = self.vapid.sign(claims)["Authorization"]
+            self._tokens[audience] = (now + VAPID_REUSE, header)
+            return header
+
+    def connect(self):
+        return Courier(self)
 
     def send(self, subscription, payload, *, ttl, urgency="normal", topic=None):
-        """One push. `subscription` is {"endpoint", "keys": {"p256dh", "auth"}}."""
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        if len(data) > MAX_PAYLOAD:
+        """One push, on a connection of its own (tests, one-offs); dispatching uses connect()."""
+        message = Message(subscription, encode(payload), ttl, urgency, topic)
+
+        async def one():
+            async with self.connect() as courier:
+                return await courier.send(message)
+        return asyncio.run(one())
+
+
+class Courier:
+    """`async with sender.connect() as courier`: up to `concurrency` pushes in flight over
+    one aiohttp session, each with its own timeout; one slow push service holds one slot."""
+
+    def __init__(self, sender):
+        self.sender = sender
+        self._http = None
+        self._slots = None
+        self._resting = {}  #: endpoint -> loop time its Retry-After ends
+
+    async def __aenter__(self):
+        sender = self.sender
+        self._slots = asyncio.Semaphore(sender.concurrency)
+        # As many connections as slots, so a request never waits for one inside its timeout.
+        connector = aiohttp.TCPConnector(
+            limit=sender.concurrency, limit_per_host=sender.concurrency, ttl_dns_cache=60,
+            resolver=_PublicResolver(sender.private_ok))
+        self._http = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=sender.timeout),
+            trust_env=False)  # no proxy lookups per request
+        return self
+
+    async def __aexit__(self, *exc):
+        await self._http.close()
+
+    async def send(self, message):
+        async with self._slots:
+            return await self._post(message)
+
+    async def _post(self, message):
+        if len(message.data) > MAX_PAYLOAD:
             return Result(Outcome.REJECTED, reason="payload too large")
-        endpoint = subscription["endpoint"]
+        endpoint = message.subscription["endpoint"]
         try:
-            check_resolution(endpoint, self.allowlist)
+            check_endpoint(endpoint, self.sender.allowlist)
         except EndpointError as error:
             return Result(Outcome.REJECTED, reason=str(error))
-        headers = {
-            "Authorization": self._authorization(endpoint),
-            "Content-Type": "application/octet-stream",
-            "Urgency": urgency,
-        }
-        if topic:
-            headers["Topic"] = topic
+        loop = asyncio.get_running_loop()
+        resting = self._resting.get(endpoint)
+        if resting is not None and resting > loop.time():
+            # This phone's push service asked us to wait: do not ask again in this run.
+            return Result(Outcome.RATE_LIMITED, 429, resting - loop.time(), "HTTP 429")
         try:
-            response = WebPusher(subscription, requests_session=self.session).send(
-                data, headers=headers, ttl=max(int(ttl), 1), content_encoding="aes128gcm",
-                timeout=self.timeout)
-        except requests.TooManyRedirects:
-            return Result(Outcome.REJECTED, reason="the push service redirected")
-        except requests.Timeout:
+            body = WebPusher(message.subscription).encode(message.data, "aes128gcm")["body"]
+        except (WebPushException, ValueError, TypeError) as error:
+            return Result(Outcome.REJECTED, reason=f"cannot encrypt: {error}"[:200])
+        headers = {
+            "Authorization": self.sender.authorization(endpoint),
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "TTL": str(max(int(message.ttl), 1)),
+            "Urgency": message.urgency,
+        }
+        if message.topic:
+            headers["Topic"] = message.topic
+        try:
+            # A redirect is never followed (nor re-POSTed): it is answered as a refusal.
+            async with self._http.post(endpoint, data=body, headers=headers,
+                                       allow_redirects=False) as response:
+                await response.read()
+                result = classify(response.status, response.headers.get("Retry-After"))
+        except TimeoutError:
             return Result(Outcome.RETRY, reason="timeout")
-        except requests.RequestException as error:
+        except aiohttp.ClientConnectorDNSError as error:
+            if isinstance(error.os_error, PrivateAddress):
+                return Result(Outcome.REJECTED, reason=str(error.os_error))
+            return Result(Outcome.REJECTED,
+                          reason=f"cannot resolve the push service: {error.strerror}")
+        except (aiohttp.ClientError, OSError) as error:
             return Result(Outcome.RETRY, reason=type(error).__name__)
-        except WebPushException as error:
-            return Result(Outcome.REJECTED, reason=str(error)[:200])
-        return classify(response.status_code, response.headers.get("Retry-After"))
+        if result.outcome is Outcome.RATE_LIMITED and result.retry_after:
+            self._resting[endpoint] = loop.time() + result.retry_after
+        return result
 
 
 def classify(status, retry_after=None):
@@ -223,6 +308,8 @@ def classify(status, retry_after=None):
         return Result(Outcome.RATE_LIMITED, status, _seconds(retry_after), f"HTTP {status}")
     if status >= 500:
         return Result(Outcome.RETRY, status, _seconds(retry_after), f"HTTP {status}")
+    if 300 <= status < 400:
+        return Result(Outcome.REJECTED, status, reason="the push service redirected")
     return Result(Outcome.REJECTED, status, reason=f"HTTP {status}")
 
 

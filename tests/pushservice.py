@@ -4,7 +4,9 @@ Each subscriber gets a fresh P-256 key pair and auth secret, like a browser. Eve
 decrypted (aes128gcm, RFC 8188/8291) with the subscriber's private key, and its VAPID token
 (RFC 8292) is verified: ES256 signature against the key in `k`, `aud` equal to this
 service's origin, `exp` in the future and within 24 h, `sub` a mailto: or https: URL.
-Per subscriber it can answer any status, add Retry-After, redirect, or hang.
+Per subscriber it can answer any status, add Retry-After, redirect, or hang. It counts the
+pushes in flight at once, and can hold every push until K are in flight together: proof of
+concurrency that does not depend on timing.
 """
 import base64
 import json
@@ -84,6 +86,11 @@ def verify_vapid(authorization, origin, now=None):
     return claims, unb64url(key)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # a sender opens many connections at once, like at a real service
+
+
 class FakePushService:
     def __init__(self, expected_key=None):
         #: the application server key subscribers were created with (raw point), if known
@@ -92,6 +99,8 @@ class FakePushService:
         self.pushes = []
         self.behaviour = {}   # subscriber id -> list of (status, headers, hang seconds)
         self.lock = threading.Lock()
+        self.in_flight = self.peak_in_flight = 0
+        self._together = None
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,8 +110,7 @@ class FakePushService:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -123,6 +131,10 @@ class FakePushService:
         with self.lock:
             self.behaviour[subscriber.id] = [(status, headers or {}, hang)] * (times or 10_000)
 
+    def hold_until_together(self, k, seconds=10):
+        """Answer no push until k of them are in flight at once (else answer 503)."""
+        self._together = threading.Barrier(k, timeout=seconds)
+
     def received(self, subscriber=None):
         with self.lock:
             return [p for p in self.pushes if subscriber is None or p.subscriber == subscriber.id]
@@ -132,6 +144,25 @@ class FakePushService:
         return [p.payload for p in self.received(subscriber) if p.status == 201 and not p.problems]
 
     def _handle(self, request):
+        with self.lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            status, extra = self._receive(request)
+        finally:
+            with self.lock:
+                # Out before the answer leaves: the sender may start its next push at once.
+                self.in_flight -= 1
+        try:
+            request.send_response(status)
+            for name, value in extra.items():
+                request.send_header(name, value)
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+        except OSError:
+            pass  # the sender gave up waiting
+
+    def _receive(self, request):
         sid = request.path.rsplit("/", 1)[-1]
         body = request.rfile.read(int(request.headers.get("Content-Length", 0)))
         push = Push(sid, {k.lower(): v for k, v in request.headers.items()})
@@ -147,19 +178,18 @@ class FakePushService:
             self._check(push, subscriber, body)
             if push.problems and status == 201:
                 status = 400
+        if self._together is not None:
+            try:
+                self._together.wait()
+            except threading.BrokenBarrierError:
+                push.problems.append("fewer pushes in flight at once than expected")
+                status = 503
         push.status = status
         with self.lock:
             self.pushes.append(push)
         if hang:
             time.sleep(hang)
-        try:
-            request.send_response(status)
-            for name, value in extra.items():
-                request.send_header(name, value)
-            request.send_header("Content-Length", "0")
-            request.end_headers()
-        except OSError:
-            pass  # the sender gave up waiting
+        return status, extra
 
     def _check(self, push, subscriber, body):
         h = push.headers

@@ -1,4 +1,8 @@
 """The push sender against a push service that decrypts and verifies (tests/pushservice.py)."""
+import asyncio
+import socket
+import time
+
 import pytest
 
 from companion import push
@@ -149,3 +153,87 @@ def test_loading_a_missing_key_never_creates_one(tmp_path):
     with pytest.raises(FileNotFoundError):
         push.load_vapid(tmp_path / "missing.pem")
     assert not (tmp_path / "missing.pem").exists()
+
+
+def send_all(sender, messages):
+    """Send every message through one courier, all at once, as the dispatcher does."""
+    async def run():
+        async with sender.connect() as courier:
+            return await asyncio.gather(*(courier.send(m) for m in messages))
+    return asyncio.run(run())
+
+
+def message(phone, topic="morning-1"):
+    return push.Message(phone.subscription(), push.encode(PAYLOAD), ttl=60, topic=topic)
+
+
+def test_pushes_overlap_up_to_the_concurrency_and_no_further(app, push_service):
+    vapid = push.load_vapid(app.config["VAPID_PRIVATE_KEY_FILE"])
+    sender = push.Sender(vapid, "mailto:ops@clinic.example", [push_service.origin],
+                         timeout=15, concurrency=8)
+    push_service.hold_until_together(8)  # no answer until eight pushes are in at once
+    phones = [push_service.subscribe() for _ in range(24)]
+    results = send_all(sender, [message(p) for p in phones])
+    assert [r.outcome for r in results] == [push.Outcome.SENT] * 24
+    assert push_service.peak_in_flight == 8
+    assert [push_service.delivered(p) for p in phones] == [[PAYLOAD]] * 24
+
+
+def test_one_vapid_signature_per_push_service_however_many_pushes(app, push_service):
+    from pushservice import FakePushService
+
+    other = FakePushService()
+    try:
+        vapid = push.load_vapid(app.config["VAPID_PRIVATE_KEY_FILE"])
+        sender = push.Sender(vapid, "mailto:ops@clinic.example",
+                             [push_service.origin, other.origin], timeout=5)
+        phones = [service.subscribe() for service in (push_service, other) for _ in range(10)]
+        results = send_all(sender, [message(p) for p in phones])
+        assert {r.outcome for r in results} == {push.Outcome.SENT}
+        for service in (push_service, other):
+            # ES256 signatures are randomised: one header for ten pushes is one signature.
+            assert len({p.headers["authorization"] for p in service.received()}) == 1
+            assert len(service.delivered()) == 10
+            assert service.received()[0].claims["aud"] == service.origin
+        assert (push_service.received()[0].headers["authorization"]
+                != other.received()[0].headers["authorization"])
+    finally:
+        other.close()
+
+
+def test_the_token_is_signed_again_only_when_it_nears_expiry(app, push_service):
+    now = [time.time()]
+    vapid = push.load_vapid(app.config["VAPID_PRIVATE_KEY_FILE"])
+    sender = push.Sender(vapid, "mailto:ops@clinic.example", [push_service.origin],
+                         timeout=5, clock=lambda: now[0])
+    phone = push_service.subscribe()
+    sender.send(phone.subscription(), PAYLOAD, ttl=60)
+    now[0] += push.VAPID_REUSE - 1
+    sender.send(phone.subscription(), PAYLOAD, ttl=60)
+    now[0] += 2
+    sender.send(phone.subscription(), PAYLOAD, ttl=60)
+    first, second, third = push_service.received()
+    assert first.headers["authorization"] == second.headers["authorization"]
+    assert third.headers["authorization"] != first.headers["authorization"]
+    assert third.claims["exp"] == int(now[0]) + push.VAPID_LIFETIME
+    assert push_service.delivered() == [PAYLOAD] * 3, "every token verified, within 24 h"
+
+
+def test_a_push_service_name_that_resolves_to_our_network_is_refused(app, push_service):
+    host = socket.gethostname()  # a name, not an address or `localhost`: /etc/hosts has it
+    try:
+        public = any(push._is_public(info[4][0]) for info in socket.getaddrinfo(host, 80))
+    except OSError:
+        public = True
+    if public:
+        pytest.skip(f"this machine's name {host} does not resolve to a private address")
+    port = push_service.origin.rsplit(":", 1)[1]
+    allowed = f"http://{host}:{port}"
+    vapid = push.load_vapid(app.config["VAPID_PRIVATE_KEY_FILE"])
+    sender = push.Sender(vapid, "mailto:ops@clinic.example", [allowed], timeout=5)
+    info = push_service.subscribe().subscription()
+    info["endpoint"] = info["endpoint"].replace(push_service.origin, allowed)
+    result = sender.send(info, PAYLOAD, ttl=60)
+    assert result.outcome is push.Outcome.REJECTED
+    assert "private address" in result.reason
+    assert push_service.received() == []
