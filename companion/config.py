@@ -32,6 +32,10 @@ DEFAULTS = {
         "https://*.notify.windows.com",
     ],
     "PUSH_TIMEOUT_SECONDS": 10,
+    # Pushes in flight at once (and connections per push service); see bench/README.md.
+    "PUSH_CONCURRENCY": 200,
+    # Due reminders claimed per batch: what one dispatcher holds in memory (about 1.5x).
+    "DISPATCH_BATCH": 500,
     # "off" in web workers: then `flask --app companion scheduler` sends the reminders.
     "SCHEDULER": "on",
     "DISPATCH_INTERVAL_SECONDS": 5,

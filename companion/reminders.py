@@ -1,29 +1,29 @@
 """Service: plan reminders into rows, claim due rows atomically, send them, record outcomes.
 
-Exactly once: a dispatcher claims rows with a lease in one atomic statement and commits
-the claim before sending. Rows whose lease ran out (a dispatcher died mid-send) are claimed
-again; notifications carry the reminder's key as Topic and tag, so such a rare repeat
-replaces the first on the phone instead of stacking.
+Exactly once: a dispatcher claims a batch of rows with a lease in one atomic statement and
+commits the claim before sending; it writes each outcome only while the lease is still its
+own (outcomes.py). Rows whose lease ran out (a dispatcher died mid-send) are claimed again;
+notifications carry the reminder's key as Topic and tag, so such a rare repeat replaces the
+first on the phone instead of stacking. The pushes of a batch go out many at a time
+(fanout.py), and the next batch is claimed before the last one has drained.
 """
 import logging
 import secrets
+from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 
 from flask_babel import force_locale, get_translations, gettext
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from . import i18n, reminderplan, treatments
+from . import fanout, i18n, outcomes, push, reminderplan, treatments
 from .extensions import db
 from .models import PushSubscription, Reminder, Treatment
-from .push import Outcome
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
-BATCH = 50
-#: retries after 1, 2, 4, ... minutes, never past the reminder's stale time
-BACKOFF_FIRST = timedelta(minutes=1)
-BACKOFF_MAX = timedelta(hours=1)
+#: reminders claimed at once (the scheduler passes DISPATCH_BATCH)
+BATCH = 500
 TEST_KEY_PREFIX = "test-"
 
 
@@ -163,7 +163,10 @@ def payload(reminder, treatment):
 
 
 def _finish(reminder, owner, **values):
-    """Record an outcome only if the lease is still ours (it may have expired and moved on)."""
+    """Record one outcome only if the lease is still ours (it may have expired and moved on).
+
+    The dispatcher writes its outcomes in bulk under the same condition (outcomes.record).
+    """
     result = db.session.execute(
         update(Reminder).where(Reminder.id == reminder.id, Reminder.lease_owner == owner,
                                Reminder.state == "leased")
@@ -172,57 +175,57 @@ def _finish(reminder, owner, **values):
     return result.rowcount == 1
 
 
-def send_one(reminder, sender, owner, now):
-    """Send a leased reminder to every subscription of its session; record what happened."""
-    treatment = db.session.get(Treatment, reminder.treatment_id)
+def _deliveries(ids, now):
+    """The claimed rows as deliveries: three queries, the payload encoded once per reminder."""
+    if not ids:
+        return []
+    rows = db.session.execute(select(
+        Reminder.id, Reminder.treatment_id, Reminder.key, Reminder.kind, Reminder.day,
+        Reminder.title, Reminder.body, Reminder.attempts, Reminder.stale_at,
+    ).where(Reminder.id.in_(ids))).all()
+    sessions = {tid: None for tid in {row.treatment_id for row in rows}}
+    for t in db.session.execute(select(Treatment.id, Treatment.token, Treatment.revoked_at,
+                                       Treatment.reminders_on)
+                                .where(Treatment.id.in_(sessions))):
+        sessions[t.id] = t
+    phones = {tid: [] for tid in sessions}
+    for sub in db.session.execute(select(
+            PushSubscription.id, PushSubscription.treatment_id, PushSubscription.endpoint,
+            PushSubscription.p256dh, PushSubscription.auth, PushSubscription.retry_after,
+    ).where(PushSubscription.treatment_id.in_(sessions))):
+        phones[sub.treatment_id].append(sub)
+    db.session.commit()  # end the read: no transaction of ours stays open while sending
+    out = []
+    for row in rows:
+        try:
+            out.append(_delivery(row, sessions[row.treatment_id], phones[row.treatment_id], now))
+        except Exception:  # one broken row must never stop the others; its lease runs out
+            log.exception("reminder %s could not be sent", row.id)
+    return out
+
+
+def _delivery(reminder, treatment, subscriptions, now):
+    claimed = outcomes.Claimed(reminder.id, reminder.attempts, reminder.stale_at, now)
     if reminder.stale_at <= now:
-        return _finish(reminder, owner, state="skipped", last_error="stale")
+        return fanout.Delivery(replace(claimed, skip="stale"), [])
     if treatment is None or treatment.revoked_at is not None or (
             not treatment.reminders_on and reminder.kind != "test"):
-        return _finish(reminder, owner, state="skipped", last_error="reminders off")
-    subscriptions = list(db.session.scalars(
-        select(PushSubscription).where(PushSubscription.treatment_id == treatment.id)))
+        return fanout.Delivery(replace(claimed, skip="reminders off"), [])
     if not subscriptions:
-        return _finish(reminder, owner, state="skipped", last_error="no subscription")
-
+        return fanout.Delivery(replace(claimed, skip="no subscription"), [])
     ttl = max(60, int((reminder.stale_at - now).total_seconds()))
-    body = payload(reminder, treatment)
-    sent, retry_at, errors = False, None, []
+    data = push.encode(payload(reminder, treatment))
+    urgency = "high" if reminder.kind == "test" else "normal"
+    messages, targets, waiting = [], [], None
     for sub in subscriptions:
         if sub.retry_after and sub.retry_after > now:
-            retry_at = min(filter(None, (retry_at, sub.retry_after)))
+            waiting = min(filter(None, (waiting, sub.retry_after)))
             continue
         info = {"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
-        result = sender.send(info, body, ttl=ttl, topic=_topic(reminder.key),
-                             urgency="high" if reminder.kind == "test" else "normal")
-        if result.outcome is Outcome.SENT:
-            sent = True
-            sub.last_success_at = now
-        elif result.outcome is Outcome.GONE:
-            db.session.delete(sub)
-        else:
-            sub.last_failure_at, sub.last_failure = now, result.reason[:200]
-            errors.append(result.reason)
-            if result.outcome is Outcome.REJECTED:
-                # Our configuration, not the phone's: keep the subscription, say so loudly.
-                log.error("push refused for reminder %s: %s", reminder.id, result.reason)
-            else:
-                wait = timedelta(seconds=result.retry_after) if result.retry_after else None
-                if result.outcome is Outcome.RATE_LIMITED and wait:
-                    sub.retry_after = now + wait
-                delay = wait or min(BACKOFF_FIRST * 2 ** (reminder.attempts - 1), BACKOFF_MAX)
-                retry_at = min(filter(None, (retry_at, now + delay)))
-    db.session.commit()
-
-    if sent:
-        return _finish(reminder, owner, state="sent", sent_at=now, last_error=None)
-    if retry_at and retry_at < reminder.stale_at:
-        return _finish(reminder, owner, state="pending", due_at=retry_at,
-                       last_error="; ".join(errors)[:200] or "waiting")
-    if retry_at:
-        return _finish(reminder, owner, state="skipped", last_error="stale before a retry")
-    reason = "; ".join(errors)[:200] or "no live subscription"
-    return _finish(reminder, owner, state="failed" if errors else "skipped", last_error=reason)
+        messages.append(push.Message(info, data, ttl, urgency, _topic(reminder.key)))
+        targets.append(sub.id)
+    return fanout.Delivery(replace(claimed, phones=tuple(targets), waiting_until=waiting),
+                           messages)
 
 
 def _topic(key):
@@ -230,27 +233,22 @@ def _topic(key):
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in key)[:32]
 
 
-def dispatch(sender, owner=None, now=None, clock=None):
-    """Claim due reminders and send them, batch after batch; returns how many were handled."""
+def dispatch(sender, owner=None, now=None, clock=None, batch=BATCH):
+    """Claim due reminders and send them, up to the sender's concurrency at once, until none
+    are due; returns how many were handled. Synchronous: the event loop lives in this call.
+
+    `now` fixes the time (tests); otherwise each batch is claimed at the clock's time.
+    """
     owner = owner or f"dispatcher-{secrets.token_hex(6)}"
-    handled = 0
-    while True:
+
+    def feed():
         moment = now or (clock or _utcnow)()
-        ids = claim(owner, moment)
-        if not ids:
-            return handled
-        for reminder_id in ids:
-            reminder = db.session.get(Reminder, reminder_id)
-            try:
-                send_one(reminder, sender, owner, moment)
-            except Exception:  # one broken row must never stop the others
-                db.session.rollback()
-                log.exception("reminder %s could not be sent", reminder_id)
-            handled += 1
-        if now is not None and len(ids) < BATCH:
-            return handled
+        ids = claim(owner, moment, batch)
+        return _deliveries(ids, moment), len(ids) == batch
+
+    return fanout.pump(sender, feed, lambda done: outcomes.record(done, owner),
+                       refill_below=max(1, batch // 2))
 
 
 def _utcnow():
     return datetime.now(timezone.utc)
-

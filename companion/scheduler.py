@@ -26,7 +26,8 @@ def dispatch_reminders(app):
     """Send every due reminder."""
     with app.app_context():
         try:
-            reminders.dispatch(sender(app), owner=app.extensions["companion.dispatcher_id"])
+            return reminders.dispatch(sender(app), owner=app.extensions["companion.dispatcher_id"],
+                                      batch=app.config["DISPATCH_BATCH"])
         finally:
             db.session.remove()
 
@@ -38,7 +39,7 @@ JOBS = [
 
 
 def sender(app):
-    """One push sender per process: one HTTP session, VAPID tokens cached per push service."""
+    """One push sender per process: VAPID tokens cached per push service, N pushes at once."""
     cached = app.extensions.get("companion.sender")
     if cached is None:
         cached = push.Sender(
@@ -46,6 +47,7 @@ def sender(app):
             app.config["VAPID_SUBJECT"],
             app.config["PUSH_ENDPOINT_ALLOWLIST"],
             timeout=app.config["PUSH_TIMEOUT_SECONDS"],
+            concurrency=app.config["PUSH_CONCURRENCY"],
         )
         app.extensions["companion.sender"] = cached
     return cached

@@ -257,3 +257,92 @@ def test_a_spanish_clients_pushes_arrive_in_spanish(app, client, world):
     with app.app_context():
         test_row = db.session.scalar(select(Reminder).where(Reminder.kind == "test"))
     assert test_row.title == "Recordatorio de prueba"
+
+
+def test_a_batch_goes_out_many_pushes_at_a_time(app, world):
+    made = [world.session(local(23, 18)) for _ in range(12)]
+    with app.app_context():
+        sender = push.Sender(push.load_vapid(app.config["VAPID_PRIVATE_KEY_FILE"]),
+                             "mailto:ops@clinic.example", [world.service.origin], timeout=15,
+                             concurrency=6)
+    world.service.hold_until_together(6)  # no answer until six pushes are in at once
+    assert world.dispatch(local(23, 20, 1), sender=sender) == 12
+    assert world.service.peak_in_flight == 6, "as many at once as allowed, and no more"
+    for tid, _, [phone] in made:
+        assert [p["tag"] for p in world.service.delivered(phone)] == ["evening-0"]
+        assert world.rows(tid)["evening-0"].state == "sent"
+
+
+def test_one_batch_of_many_phones_each_gets_its_own_outcome(app, world):
+    moment = local(23, 20, 1)
+    made = {kind: [world.session(local(23, 18)) for _ in range(3)]
+            for kind in ("fine", "gone", "busy", "hanging", "refusing")}
+    for tid, _, [phone] in made["gone"]:
+        world.service.answer(phone, 410)
+    for tid, _, [phone] in made["busy"]:
+        world.service.answer(phone, 429, headers={"Retry-After": "120"})
+    for tid, _, [phone] in made["hanging"]:
+        world.service.answer(phone, 201, hang=3)  # the sender gives up after 1 s
+    for tid, _, [phone] in made["refusing"]:
+        world.service.answer(phone, 413)
+    assert world.dispatch(moment) == 15
+    with app.app_context():
+        subs = {s.endpoint: s for s in db.session.scalars(select(PushSubscription))}
+
+    def outcome(kind):
+        return {(row.state, row.due_at, row.last_error) for row in
+                (world.rows(tid)["evening-0"] for tid, _, _ in made[kind])}
+
+    utc = moment.astimezone(timezone.utc)
+    assert outcome("fine") == {("sent", local(23, 20).astimezone(timezone.utc), None)}
+    assert outcome("gone") == {("skipped", local(23, 20).astimezone(timezone.utc),
+                                "no live subscription")}
+    assert outcome("busy") == {("pending", utc + timedelta(seconds=120), "HTTP 429")}
+    assert outcome("hanging") == {("pending", utc + timedelta(minutes=1), "timeout")}
+    assert outcome("refusing") == {("failed", local(23, 20).astimezone(timezone.utc), "HTTP 413")}
+    for tid, _, [phone] in made["fine"]:
+        assert len(world.service.delivered(phone)) == 1
+        assert subs[phone.endpoint].last_success_at == utc
+    for tid, _, [phone] in made["gone"]:
+        assert phone.endpoint not in subs
+    for tid, _, [phone] in made["busy"]:
+        assert subs[phone.endpoint].retry_after == utc + timedelta(seconds=120)
+    for kind in ("hanging", "refusing"):
+        for tid, _, [phone] in made[kind]:
+            assert subs[phone.endpoint].last_failure_at == utc
+            assert subs[phone.endpoint].retry_after is None
+
+
+def test_racing_dispatchers_with_small_batches_send_each_reminder_once(app, world):
+    moment = local(24, 12)
+    with app.app_context():
+        for _ in range(20):
+            tid = world.session(local(23, 18))[0]
+            for n in range(10):
+                db.session.add(Reminder(treatment_id=tid, key=f"test-{n}", kind="test", day=1,
+                                        due_at=moment - timedelta(minutes=n), title="T", body="B",
+                                        stale_at=moment + timedelta(hours=1)))
+        db.session.commit()
+        due = db.session.scalars(select(Reminder).where(Reminder.due_at <= moment)).all()
+        fresh = sum(1 for r in due if r.stale_at > moment)
+        sender = push.Sender(push.load_vapid(app.config["VAPID_PRIVATE_KEY_FILE"]),
+                             "mailto:ops@clinic.example", [world.service.origin], timeout=5,
+                             concurrency=4)
+    counts = {}
+
+    def run(name):
+        with app.app_context():  # batches of 7: the three claim in turns, many times over
+            counts[name] = reminders.dispatch(sender, owner=name, now=moment, batch=7)
+
+    threads = [threading.Thread(target=run, args=(f"d{i}",)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    tags = Counter((p.subscriber, p.payload["tag"]) for p in world.service.received())
+    assert fresh >= 200 and len(tags) == fresh
+    assert set(tags.values()) == {1}, "no reminder twice"
+    assert sum(counts.values()) == len(due)
+    with app.app_context():
+        states = Counter(db.session.scalars(select(Reminder.state).where(Reminder.due_at <= moment)))
+    assert states == {"sent": fresh, "skipped": len(due) - fresh}
