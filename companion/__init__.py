@@ -3,8 +3,8 @@ import os
 
 from flask import Flask
 
-from . import (api, cli, client, clinic_api, config, database, errors, i18n, logs, portal, pwa,
-               scheduler)
+from . import (api, cli, client, clinic_api, config, database, errors, health, i18n, logs, portal,
+               pwa, scheduler)
 from .extensions import csrf, db
 
 
@@ -35,7 +35,7 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    for module in (client, portal, api, clinic_api, pwa):
+    for module in (client, portal, api, clinic_api, pwa, health):
         app.register_blueprint(module.bp)
     # The API authenticates with bearer tokens, never cookies: nothing to forge.
     csrf.exempt(api.bp)

@@ -1,5 +1,6 @@
 """Unbound extensions; bound to the app in create_app()."""
 from flask_babel import Babel
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
@@ -16,3 +17,6 @@ csrf = CSRFProtect()
 
 #: catalogues and the page's language (see i18n.py for how it is chosen)
 babel = Babel()
+
+#: schema changes as Alembic migrations in companion/migrations (`flask --app companion db ...`)
+migrate = Migrate()

@@ -262,3 +262,14 @@ class CheckIn(db.Model):
     handled_by: Mapped[str | None] = mapped_column(String(254))
 
     treatment: Mapped[Treatment] = relationship()
+
+
+class SchedulerHeartbeat(db.Model):
+    """A dispatcher process says it is alive; /healthz reads the newest of these."""
+
+    __tablename__ = "scheduler_heartbeats"
+
+    #: random per process (scheduler.py); no host names or personal data
+    dispatcher_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

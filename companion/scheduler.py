@@ -16,18 +16,21 @@ from flask import current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import is_running_from_reloader
 
-from . import push, reminders
+from . import health, push, reminders
 from .extensions import db
 
 log = logging.getLogger(__name__)
 
 
 def dispatch_reminders(app):
-    """Send every due reminder."""
+    """Send every due reminder; say this dispatcher is alive (/healthz) before and after."""
+    owner = app.extensions["companion.dispatcher_id"]
     with app.app_context():
         try:
-            return reminders.dispatch(sender(app), owner=app.extensions["companion.dispatcher_id"],
-                                      batch=app.config["DISPATCH_BATCH"])
+            health.beat(owner)
+            sent = reminders.dispatch(sender(app), owner=owner, batch=app.config["DISPATCH_BATCH"])
+            health.beat(owner)
+            return sent
         finally:
             db.session.remove()
 

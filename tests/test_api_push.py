@@ -148,7 +148,7 @@ def test_the_in_process_scheduler_starts_once_and_only_under_flask_run(
             assert str(running.timezone) == "UTC" and job.trigger.interval.total_seconds() == 5
     finally:
         if running:
-            scheduler.stop(running)
+            running.shutdown(wait=True)  # its first run may still hold a connection
 
 
 def test_vapid_command_shows_the_key_and_never_replaces_it(app, runner):

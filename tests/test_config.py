@@ -42,3 +42,30 @@ def test_logs_never_carry_client_tokens(caplog):
         logger.info("auth %s", "Authorization: Bearer Abcdefghijklmnopqrstuvwxyz012345")
     assert "Abcdefghijklmnopqrstuvwxyz012345" not in caplog.text
     assert "/s/[redacted]" in caplog.text and "Bearer [redacted]" in caplog.text
+
+
+def test_json_logs_are_one_redacted_object_per_line(tmp_path, capfd):
+    """COMPANION_LOG_FORMAT=json: every logger writes JSON lines; client tokens never appear."""
+    import json
+    import subprocess
+    import sys
+    script = (
+        "import logging\n"
+        "from companion import create_app\n"
+        "app = create_app()\n"
+        "logging.getLogger('werkzeug').info('\"GET /s/%s HTTP/1.1\" 200', 'Abcdefghijklmnopqrstuvwxyz012345')\n"
+        "app.logger.warning('Bearer Abcdefghijklmnopqrstuvwxyz012345 refused')\n"
+        "logging.getLogger('companion.reminders').info('sent %d', 3)\n"
+    )
+    env = {"COMPANION_INSTANCE_PATH": str(tmp_path / "i"), "COMPANION_LOG_FORMAT": "json",
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert {(r["logger"], r["level"]) for r in lines} >= {
+        ("werkzeug", "INFO"), ("companion", "WARNING"), ("companion.reminders", "INFO")}
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in lines)
+    assert "Abcdefghijklmnopqrstuvwxyz012345" not in done.stderr
+    assert any(r["message"] == '"GET /s/[redacted] HTTP/1.1" 200' for r in lines)
+    assert len([r for r in lines if r["logger"] == "companion"]) == 1  # not twice

@@ -93,7 +93,7 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path):
+def live_server(tmp_path, database):
     # Bind first (port 0: the OS picks a free one), then build the app knowing its address.
     holder = {}
     server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start),
@@ -103,6 +103,7 @@ def live_server(tmp_path):
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "TESTING": True,
         "PUBLIC_URL": url,
+        **database,
     })
     holder["app"] = app
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
