@@ -28,9 +28,12 @@ def dispatch_reminders(app):
     with app.app_context():
         try:
             health.beat(owner)
-            sent = reminders.dispatch(sender(app), owner=owner, batch=app.config["DISPATCH_BATCH"])
+            handled = reminders.dispatch(sender(app), owner=owner,
+                                         batch=app.config["DISPATCH_BATCH"])
             health.beat(owner)
-            return sent
+            if handled:
+                log.info("%s handled %d reminders", owner, handled)
+            return handled
         finally:
             db.session.remove()
 
