@@ -2,12 +2,14 @@
 import re
 from datetime import datetime, timezone
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from . import i18n, protocols, reminders
 from .extensions import db
 from .models import Clinic
-from .registration import CONTROL, Invalid, WEEKS_MAX, merge_form, parse_overrides, time_zones
+from .registration import (CONTROL, Invalid, Sentence, WEEKS_MAX, merge_form, parse_overrides,
+                           time_zones)
 
 DEMO_NAME = "Demo Skin Clinic"
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,38}$")
@@ -40,7 +42,7 @@ def update(clinic, data):
 
 
 def parse_settings(data, partial=False):
-    """Clean settings, or Invalid naming each bad field."""
+    """Clean settings, or Invalid naming each bad field (in the request's language)."""
     errors, values = {}, {}
 
     def text(field, limit, required=False, pattern=None, hint="", multiline=False):
@@ -50,32 +52,34 @@ def parse_settings(data, partial=False):
         value = value.strip() if isinstance(value, str) else value
         if value in (None, ""):
             if required:
-                errors[field] = "is required."
+                errors[field] = _("is required.")
             else:
                 values[field] = None
             return
         if not isinstance(value, str) or len(value) > limit:
-            errors[field] = f"must be text of at most {limit} characters."
+            errors[field] = _("must be text of at most %(limit)s characters.", limit=limit)
         elif CONTROL.search(value.replace("\r\n", "\n").replace("\n", "") if multiline else value):
-            errors[field] = "contains control characters" + ("." if multiline else " or line breaks.")
+            errors[field] = (_("contains control characters.") if multiline
+                             else _("contains control characters or line breaks."))
         elif pattern and not pattern.match(value):
             errors[field] = hint
         else:
             values[field] = value
 
     text("name", 120, required=True)
-    text("phone", 40, pattern=PHONE_RE, hint="must be a phone number, e.g. +44 20 7946 0000.")
-    text("booking_url", 500, pattern=URL_RE, hint="must be a web address starting with https://.")
+    text("phone", 40, pattern=PHONE_RE, hint=_("must be a phone number, e.g. +44 20 7946 0000."))
+    text("booking_url", 500, pattern=URL_RE,
+         hint=_("must be a web address starting with https://."))
     text("emergency_text", 500, multiline=True)
     if not partial or "timezone" in data:
         zone = data.get("timezone") or "UTC"
         if not isinstance(zone, str) or zone not in time_zones():
-            errors["timezone"] = "must be an IANA time zone such as Europe/London."
+            errors["timezone"] = _("must be an IANA time zone such as Europe/London.")
         values["timezone"] = zone
     if not partial or "language" in data:
         language = data.get("language") or i18n.DEFAULT
         if language not in i18n.LANGUAGES:
-            errors["language"] = f"must be one of {', '.join(i18n.LANGUAGES)}."
+            errors["language"] = _("must be one of %(choices)s.", choices=", ".join(i18n.LANGUAGES))
         values["language"] = language
     if "protocol_overrides" in data:
         values["protocol_overrides"] = parse_protocol_defaults(data["protocol_overrides"], errors)
@@ -89,7 +93,7 @@ def parse_protocol_defaults(value, errors):
     if value in (None, {}):
         return None
     if not isinstance(value, dict) or set(value) - {"restrictions", "interval_weeks", "steps"}:
-        errors["protocol_overrides"] = "may set restrictions, interval_weeks and steps."
+        errors["protocol_overrides"] = _("may set restrictions, interval_weeks and steps.")
         return None
     merged = merge_form(parse_overrides({"restrictions": value.get("restrictions") or {}},
                                         "microneedling", errors, field="protocol_overrides"))
@@ -98,7 +102,8 @@ def parse_protocol_defaults(value, errors):
         if isinstance(weeks, str) and weeks.strip().isdigit():
             weeks = int(weeks)
         if isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= WEEKS_MAX:
-            errors["protocol_overrides.interval_weeks"] = f"must be a whole number from 1 to {WEEKS_MAX}."
+            errors["protocol_overrides.interval_weeks"] = _(
+                "must be a whole number from 1 to %(max)s.", max=WEEKS_MAX)
         else:
             base = protocols.raw("microneedling")["series"]
             merged["series"] = {"interval_weeks": weeks,
@@ -110,35 +115,37 @@ def parse_protocol_defaults(value, errors):
         try:
             protocols.parse(protocols.merge(protocols.raw("microneedling"), merged), "clinic defaults")
         except protocols.ProtocolError as error:
-            errors["protocol_overrides"] = "; ".join(error.problems)
+            errors["protocol_overrides"] = Sentence("; ".join(error.problems))
     return merged or None
 
 
 def _extra_steps(steps, errors):
     if not isinstance(steps, list) or len(steps) > EXTRA_STEPS_MAX:
-        errors["protocol_overrides.steps"] = f"must be a list of at most {EXTRA_STEPS_MAX} steps."
+        errors["protocol_overrides.steps"] = _("must be a list of at most %(max)s steps.",
+                                               max=EXTRA_STEPS_MAX)
         return []
     clean = []
     for n, step in enumerate(steps, 1):
         where = f"protocol_overrides.steps[{n}]"
         if not isinstance(step, dict):
-            errors[where] = "must be an object with title, text, from_day, to_day and time."
+            errors[where] = _("must be an object with title, text, from_day, to_day and time.")
             continue
         title, text = step.get("title"), step.get("text")
         if not (isinstance(title, str) and 0 < len(title.strip()) <= 80):
-            errors[f"{where}.title"] = "is required (at most 80 characters)."
+            errors[f"{where}.title"] = _("is required (at most %(max)s characters).", max=80)
         if not (isinstance(text, str) and 0 < len(text.strip()) <= 300):
-            errors[f"{where}.text"] = "is required (at most 300 characters)."
+            errors[f"{where}.text"] = _("is required (at most %(max)s characters).", max=300)
         days = []
         for field in ("from_day", "to_day"):
             day = step.get(field)
             if isinstance(day, str) and day.strip().isdigit():
                 day = int(day)
             if isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 60:
-                errors[f"{where}.{field}"] = "must be a day number from 0 to 60."
+                errors[f"{where}.{field}"] = _("must be a day number from 0 to 60.")
             days.append(day)
         if step.get("time") not in STEP_TIMES:
-            errors[f"{where}.time"] = f"must be one of {', '.join(STEP_TIMES)}."
+            errors[f"{where}.time"] = _("must be one of %(choices)s.",
+                                        choices=", ".join(STEP_TIMES))
         if where + ".title" not in errors and where + ".text" not in errors:
             clean.append({"id": f"clinic-{n}", "title": title.strip(), "text": text.strip(),
                           "from_day": days[0], "to_day": days[1], "time": step.get("time")})

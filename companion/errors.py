@@ -1,20 +1,30 @@
 """Errors people can read: JSON under /api/, friendly pages elsewhere; never a stack trace."""
 from flask import current_app, render_template, request
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+
+def N_(text):
+    """Marks a message for extraction; it is translated when an error is answered."""
+    return text
+
+
+#: in English; pages and JSON get them in the request's language
 MESSAGES = {
-    400: "The request could not be understood.",
-    401: "Please sign in first.",
-    403: "This is not yours to open.",
-    404: "There is nothing at this address.",
-    405: "This address does not accept that kind of request.",
-    410: "Your clinic has withdrawn this link.",
-    413: "What was sent is too large.",
-    415: "This address expects JSON.",
-    429: "Too many requests. Please wait a moment and try again.",
-    500: "Something went wrong on our side. Please try again in a moment.",
+    400: N_("The request could not be understood."),
+    401: N_("Please sign in first."),
+    403: N_("This is not yours to open."),
+    404: N_("There is nothing at this address."),
+    405: N_("This address does not accept that kind of request."),
+    410: N_("Your clinic has withdrawn this link."),
+    413: N_("What was sent is too large."),
+    415: N_("This address expects JSON."),
+    429: N_("Too many requests. Please wait a moment and try again."),
+    500: N_("Something went wrong on our side. Please try again in a moment."),
 }
+CSRF_MESSAGE = N_("This form has expired or was sent from elsewhere. "
+                  "Please reload the page and try again.")
 
 
 class ApiError(Exception):
@@ -41,9 +51,9 @@ def handle_api_error(error):
 
 def handle_http(error):
     status = error.code or 500
-    message = MESSAGES.get(status, error.description)
+    message = gettext(MESSAGES[status]) if status in MESSAGES else error.description
     if isinstance(error, CSRFError):
-        message = "This form has expired or was sent from elsewhere. Please reload the page and try again."
+        message = gettext(CSRF_MESSAGE)
     if _wants_json():
         code = error.name.lower().replace(" ", "_")
         return {"error": code, "message": message}, status, _retry_after(error)

@@ -12,20 +12,20 @@ from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template,
                    request, session, url_for)
+from flask_babel import gettext as _, ngettext, pgettext
 from markupsafe import Markup
 
 from . import (checkins, checkrules, clinics, i18n, protocols, qr, registration, reminders, staff,
                treatments)
-from .staffforms import (LABELS, effective_protocol, field_errors, form_values, restriction_rows,
-                         session_data, session_form_defaults, settings_data, settings_defaults)
+from .staffforms import (area_choices, effective_protocol, field_errors, form_values, labels,
+                         protocol_choices, restriction_rows, session_data, session_form_defaults,
+                         settings_data, settings_defaults, step_time_choices)
 
 bp = Blueprint("clinic", __name__, url_prefix="/clinic")
 
 #: the dashboard lists this much; next sessions are looked for further back (up to 26 weeks)
 RECENT = timedelta(weeks=6)
 DUE_LOOKBACK = timedelta(weeks=registration.WEEKS_MAX + 1)
-AREAS = (("face", "Face"), ("neck", "Neck"), ("decolletage", "Décolletage"),
-         ("scalp", "Scalp"), ("hands", "Hands"), ("body", "Body"))
 HEADERS = {
     # Staff pages show client links: keep them out of shared caches and off other sites.
     # Same-origin, not no-referrer: Flask-WTF checks the Referer of forms posted over https.
@@ -90,6 +90,11 @@ def client_link(treatment):
     return current_app.config["PUBLIC_URL"] + treatments.path(treatment)
 
 
+def qr_title(treatment):
+    """What a screen reader says for the QR code (segno escapes it)."""
+    return _("QR code of %(name)s's aftercare link", name=treatment.client_name)
+
+
 # -- Signing in and out --------------------------------------------------------------------
 
 
@@ -106,11 +111,12 @@ def login():
         user = staff.authenticate(email, request.form.get("password", ""), request.remote_addr)
     except staff.LoginThrottled as throttled:
         minutes = math.ceil(throttled.retry_after / 60)
-        error = f"Too many attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        error = ngettext("Too many attempts. Try again in %(num)d minute.",
+                         "Too many attempts. Try again in %(num)d minutes.", minutes)
         body = render_template("clinic/login.html", next=next_url, email=email, error=error)
         return body, 429, {"Retry-After": str(throttled.retry_after)}
     except staff.LoginFailed:
-        error = "E-mail or password is wrong. Please check both and try again."
+        error = _("E-mail or password is wrong. Please check both and try again.")
         return render_template("clinic/login.html", next=next_url, email=email, error=error), 401
     session.clear()  # a fresh session: nothing planted before sign-in survives it
     session.permanent = True
@@ -123,7 +129,7 @@ def login():
 def logout():
     """Sign out of this browser."""
     session.clear()
-    flash("You are signed out.")
+    flash(_("You are signed out."))
     return redirect(url_for("clinic.login"), code=303)
 
 
@@ -175,19 +181,35 @@ WATCH_RECENT = timedelta(days=3)
 CHECKINS_PER_PAGE = 20
 CHECKIN_LISTS = {"flagged": {"flagged": True}, "watch": {"outcome": "watch", "handled": False},
                  "all": {}}
-OUTCOME_LABELS = {"emergency": "Emergency", "contact_clinic": "Contact the clinic",
-                  "watch": "Keep an eye on it", "expected": "Expected"}
+
+
+def outcome_label(outcome):
+    """What the client was told, as a label."""
+    return {"emergency": _("Emergency"), "contact_clinic": _("Contact the clinic"),
+            "watch": _("Keep an eye on it"), "expected": _("Expected")}[outcome]
 
 
 def checkin_rows(items, zone):
     return [{
-        "c": c, "client_name": c.treatment.client_name, "outcome": OUTCOME_LABELS[c.outcome],
+        "c": c, "client_name": c.treatment.client_name, "outcome": outcome_label(c.outcome),
         "answered_at": c.answered_at.astimezone(zone),
         "handled_at": c.handled_at and c.handled_at.astimezone(zone),
-        "answers": [(s.capitalize(), getattr(c, s)) for s in checkrules.SYMPTOMS],
-        "signs": [checkrules.SIGN_TEXT[s] for s in c.signs],
+        # The words are checkrules' (its _symptom and _level mark them for the catalogue).
+        "answers": [(pgettext("symptom", s).capitalize(), getattr(c, s),
+                     pgettext("level", getattr(c, s))) for s in checkrules.SYMPTOMS],
+        "reasons": [reason_shown(c, r) for r in c.reasons or ()],
         "open": c.outcome != "expected" and c.handled_at is None,
     } for c in items]
+
+
+def reason_shown(check_in, reason):
+    """{"text", "lang"}: a sign in the page's language; other reasons as the client was told
+    them (stored in the client's language, which `lang` names when it is not the page's)."""
+    if reason["kind"] == "sign" and reason["subject"] in checkrules.SIGN_TEXT:
+        return {"text": i18n.gettext_raw(checkrules.SIGN_TEXT[reason["subject"]]), "lang": None}
+    written_in = i18n.language_of(check_in.treatment)
+    return {"text": reason["text"],
+            "lang": written_in if written_in != i18n.current_language() else None}
 
 
 @bp.get("/check-ins")
@@ -214,7 +236,8 @@ def check_in_handled(check_in_id):
         c = checkins.mark_handled(g.staff.clinic_id, check_in_id, g.staff.email)
     except checkins.NotFound:
         abort(404)
-    flash(f"{c.treatment.client_name}'s check-in of day {c.day} is marked as handled.")
+    flash(_("%(name)s's check-in of day %(day)s is marked as handled.",
+            name=c.treatment.client_name, day=c.day))
     return redirect(safe_next(request.form.get("next")) or url_for("clinic.dashboard"), code=303)
 
 
@@ -241,8 +264,8 @@ def new_session():
     try:
         treatment = treatments.create(clinic, **values)
     except (treatments.LinkNotFound, treatments.LinkRevoked):
-        errors = {"client_name": "The earlier session of this client was withdrawn or is not "
-                                 "this clinic's: register a new session without it."}
+        errors = {"client_name": _("The earlier session of this client was withdrawn or is not "
+                                   "this clinic's: register a new session without it.")}
         form.pop("previous_session_id", None)
         return render_session_form(clinic, form, errors), 422
     return redirect(url_for("clinic.session_page", treatment_id=treatment.id), code=303)
@@ -251,10 +274,10 @@ def new_session():
 def render_session_form(clinic, form, errors):
     restrictions = effective_protocol(clinic, form.get("protocol"))["restrictions"]
     return render_template(
-        "clinic/new_session.html", form=form, errors=errors, areas=AREAS,
+        "clinic/new_session.html", form=form, errors=errors, areas=area_choices(),
         restrictions=restriction_rows(restrictions, form),
-        protocol_ids=protocols.available(), time_zones=sorted(registration.time_zones()),
-        labels=LABELS, adjust_open=any(k == "overrides" or k.startswith("r-") for k in errors))
+        protocol_choices=protocol_choices(), time_zones=sorted(registration.time_zones()),
+        labels=labels(), adjust_open=any(k == "overrides" or k.startswith("r-") for k in errors))
 
 
 # -- A session: QR code, card, revoking ------------------------------------------------------------
@@ -266,8 +289,8 @@ def session_page(treatment_id):
     """What the client takes home: the QR code, the short code and the link."""
     t = own_session(treatment_id)
     url = client_link(t)
-    return render_template(
-        "clinic/session.html", t=t, url=url, qr_svg=Markup(qr.svg(url)),  # segno output: trusted markup
+    return render_template(  # segno's output: trusted markup
+        "clinic/session.html", t=t, url=url, qr_svg=Markup(qr.svg(url, title=qr_title(t))),
         short_code=treatments.format_short_code(t.short_code),
         times=_local_times(t, ZoneInfo(g.staff.clinic.timezone)))
 
@@ -280,7 +303,8 @@ def session_qr(treatment_id, kind):
     if t.revoked_at is not None:
         abort(410)
     url = client_link(t)
-    body, mimetype = (qr.png(url), "image/png") if kind == "png" else (qr.svg(url), "image/svg+xml")
+    body, mimetype = ((qr.png(url), "image/png") if kind == "png"
+                      else (qr.svg(url, title=qr_title(t)), "image/svg+xml"))
     filename = f"aftercare-{treatments.format_short_code(t.short_code)}.{kind}"
     return Response(body, mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -296,7 +320,7 @@ def session_card(treatment_id):
     rules = treatments.first_rules(t) if t.revoked_at is None else []
     # qr.svg() is segno's own markup around a URL we made: safe to embed.
     return render_template(
-        "clinic/card.html", t=t, qr_svg=Markup(qr.svg(url)), rules=rules,
+        "clinic/card.html", t=t, qr_svg=Markup(qr.svg(url, title=qr_title(t))), rules=rules,
         short_code=treatments.format_short_code(t.short_code),
         public_url=current_app.config["PUBLIC_URL"])
 
@@ -309,7 +333,7 @@ def revoke(treatment_id):
     if request.method == "GET":
         return render_template("clinic/revoke.html", t=t)
     treatments.revoke(g.staff.clinic_id, t.id)
-    flash(f"{t.client_name}'s link is withdrawn.")
+    flash(_("%(name)s's link is withdrawn.", name=t.client_name))
     return redirect(url_for("clinic.session_page", treatment_id=t.id), code=303)
 
 
@@ -337,17 +361,17 @@ def settings():
         shipped = protocols.raw("microneedling")["restrictions"]
         errors = {**field_errors(fields, shipped, sent_rows), **own_errors}
         return render_settings(clinic, form, errors), 422
-    flash("Settings saved. Clients see them the next time they open their plan.")
+    flash(_("Settings saved. Clients see them the next time they open their plan."))
     return redirect(url_for("clinic.settings"), code=303)
 
 
 def render_settings(clinic, form, errors):
     shipped = protocols.raw("microneedling")
     return render_template(
-        "clinic/settings.html", form=form, errors=errors, labels=LABELS,
+        "clinic/settings.html", form=form, errors=errors, labels=labels(),
         restrictions=restriction_rows(shipped["restrictions"], form),
         default_weeks=shipped["series"]["interval_weeks"],
-        **step_layout(form, errors), step_times=clinics.STEP_TIMES,
+        **step_layout(form, errors), step_times=step_time_choices(),
         time_zones=sorted(registration.time_zones()), languages=list(i18n.NAMES.items()))
 
 

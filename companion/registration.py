@@ -8,6 +8,9 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import available_timezones
 
+from babel.numbers import format_decimal
+from flask_babel import get_locale, gettext as _, ngettext
+
 from . import protocols
 
 NAME_MAX = 40
@@ -32,39 +35,57 @@ def time_zones():
 
 
 class Invalid(ValueError):
-    """Bad input; `fields` maps each bad field to a sentence."""
+    """Bad input; `fields` maps each bad field to what is wrong with it.
+
+    Most messages read after the field's name ("is required."); a `Sentence` reads on its own.
+    They are in the language of the request (gettext at the time of parsing): English for an
+    API client that asks for no language.
+    """
 
     def __init__(self, fields):
         super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
         self.fields = fields
 
 
+class Sentence(str):
+    """A field's message that does not read after the field's name."""
+
+
+def _number(value):
+    """A decimal as the page's language writes it: 3.0, 3,0."""
+    return format_decimal(value, format="0.0##", locale=str(get_locale() or "en"))
+
+
 def _text(value, field, limit, errors, required=False):
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            errors[field] = "is required."
+            errors[field] = _("is required.")
         return None
     if not isinstance(value, str):
-        errors[field] = "must be text."
+        errors[field] = _("must be text.")
         return None
     value = value.strip()
     if len(value) > limit:
-        errors[field] = f"must be at most {limit} characters."
+        errors[field] = _("must be at most %(limit)s characters.", limit=limit)
     elif CONTROL.search(value.replace("\n", "").replace("\r", "")):
-        errors[field] = "contains control characters."
+        errors[field] = _("contains control characters.")
     return value
 
 
-def _int(value, field, low, high, errors):
+def _int(value, field, low, high, errors, unit=None):
     if value is None or value == "":
         return None
     if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,6}\s*", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        errors[field] = "must be a whole number."
+        errors[field] = _("must be a whole number.")
         return None
     if not low <= value <= high:
-        errors[field] = f"must be between {low} and {high}."
+        errors[field] = {
+            None: _("must be between %(low)s and %(high)s.", low=low, high=high),
+            "hours": _("must be between %(low)s and %(high)s hours.", low=low, high=high),
+            "days": _("must be between %(low)s and %(high)s days.", low=low, high=high),
+        }[unit]
         return None
     return value
 
@@ -72,24 +93,26 @@ def _int(value, field, low, high, errors):
 def parse_instant(value, field, errors, now):
     """ISO 8601 with an offset, e.g. 2026-11-20T18:30:00+00:00; not far in the future."""
     if value is None or value == "":
-        errors[field] = "is required."
+        errors[field] = _("is required.")
         return None
-    if not isinstance(value, str) or len(value) > 40:
-        errors[field] = "must be an ISO 8601 date and time with offset, e.g. 2026-11-20T18:30:00+01:00."
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        errors[field] = "must be an ISO 8601 date and time with offset, e.g. 2026-11-20T18:30:00+01:00."
+    moment = None
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    if moment is None:
+        errors[field] = _("must be an ISO 8601 date and time with offset, "
+                          "e.g. 2026-11-20T18:30:00+01:00.")
         return None
     if moment.tzinfo is None:
-        errors[field] = "needs a UTC offset (e.g. +01:00 or Z), so the time is not ambiguous."
+        errors[field] = _("needs a UTC offset (e.g. +01:00 or Z), so the time is not ambiguous.")
         return None
     moment = moment.astimezone(timezone.utc)
     if moment > now + FUTURE_LIMIT:
-        errors[field] = "is more than a day in the future."
+        errors[field] = _("is more than a day in the future.")
     elif moment < now - PAST_LIMIT:
-        errors[field] = "is more than a year ago."
+        errors[field] = _("is more than a year ago.")
     return moment
 
 
@@ -98,25 +121,27 @@ def parse_overrides(value, protocol_id, errors, field="overrides"):
     if value in (None, {}, ""):
         return None
     if not isinstance(value, dict) or set(value) - {"restrictions"}:
-        errors[field] = 'must look like {"restrictions": {"<id>": {"days": 5}}}.'
+        errors[field] = _('must look like {"restrictions": {"<id>": {"days": 5}}}.')
         return None
     wanted = value.get("restrictions") or {}
     if not isinstance(wanted, dict):
-        errors[f"{field}.restrictions"] = 'must map restriction ids to {"hours": n} or {"days": n}.'
+        errors[f"{field}.restrictions"] = _(
+            'must map restriction ids to {"hours": n} or {"days": n}.')
         return None
     known = {r["id"] for r in protocols.raw(protocol_id)["restrictions"]}
     clean = {}
     for rid, duration in wanted.items():
         where = f"{field}.restrictions.{rid}"
         if rid not in known:
-            errors[where] = f"is not a restriction of this protocol (known: {', '.join(sorted(known))})."
+            errors[where] = _("is not a restriction of this protocol (known: %(known)s).",
+                              known=", ".join(sorted(known)))
             continue
         if not isinstance(duration, dict) or len(duration) != 1 or set(duration) - {"hours", "days"}:
-            errors[where] = 'must be {"hours": n} or {"days": n}.'
+            errors[where] = _('must be {"hours": n} or {"days": n}.')
             continue
         (unit, amount), = duration.items()
         high = RESTRICTION_HOURS_MAX if unit == "hours" else RESTRICTION_HOURS_MAX // 24
-        amount = _int(amount, f"{where}.{unit}", 1, high, errors)
+        amount = _int(amount, f"{where}.{unit}", 1, high, errors, unit=unit)
         if amount is not None:
             clean[rid] = {unit: amount}
     return {"restrictions": clean} if clean else None
@@ -134,35 +159,40 @@ def merge_form(overrides):
 def parse_session(data, *, clinic_timezone, now):
     """Clean values for treatments.create(), or Invalid naming each bad field."""
     if not isinstance(data, dict):
-        raise Invalid({"body": "must be a JSON object."})
+        raise Invalid({"body": _("must be a JSON object.")})
     errors = {}
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
-        errors["body"] = f"unknown field(s): {', '.join(unknown)}."
+        errors["body"] = Sentence(ngettext(
+            "unknown field: %(names)s.", "unknown fields: %(names)s.", len(unknown),
+            names=", ".join(unknown)))
     values = {
         "client_name": _text(data.get("client_name"), "client_name", NAME_MAX, errors, required=True),
         "treated_at": parse_instant(data.get("treated_at"), "treated_at", errors, now),
         "note": _text(data.get("note"), "note", NOTE_MAX, errors),
     }
     if values["client_name"] and "@" in values["client_name"]:
-        errors["client_name"] = "a first name or nickname is enough (no e-mail addresses)."
+        errors["client_name"] = Sentence(
+            _("a first name or nickname is enough (no e-mail addresses)."))
 
     # Absent: the clinic's zone, or the zone of the session this one continues.
     zone = data.get("timezone") or None
     if zone is not None and (not isinstance(zone, str) or zone not in time_zones()):
-        errors["timezone"] = "must be an IANA time zone such as Europe/London."
+        errors["timezone"] = _("must be an IANA time zone such as Europe/London.")
     values["timezone_name"] = zone
 
     protocol_id = data.get("protocol") or "microneedling"
     if not isinstance(protocol_id, str) or protocol_id not in protocols.available():
-        errors["protocol"] = f"must be one of: {', '.join(protocols.available())}."
+        errors["protocol"] = _("must be one of: %(choices)s.",
+                               choices=", ".join(protocols.available()))
         protocol_id = None
     values["protocol_id"] = protocol_id
 
     values["series_index"] = _int(data.get("series_index"), "series_index", 1, SERIES_MAX, errors) or 1
     values["series_total"] = _int(data.get("series_total"), "series_total", 1, SERIES_MAX, errors)
     if values["series_total"] and values["series_index"] > values["series_total"]:
-        errors["series_index"] = "cannot be greater than series_total."
+        # Translators: series_total is the name of a field of the API; keep it as it is.
+        errors["series_index"] = _("cannot be greater than series_total.")
     values["next_session_weeks"] = _int(
         data.get("next_session_weeks"), "next_session_weeks", 1, WEEKS_MAX, errors)
     values["previous_id"] = _int(data.get("previous_session_id"), "previous_session_id", 1,
@@ -183,7 +213,9 @@ def _areas(value, errors):
         value = [part for part in (p.strip() for p in value.split(",")) if part]
     if not isinstance(value, list) or len(value) > AREAS_MAX or not all(
             isinstance(a, str) and 0 < len(a.strip()) <= AREA_MAX for a in value):
-        errors["areas"] = f"must be a list of up to {AREAS_MAX} names of {AREA_MAX} characters at most."
+        errors["areas"] = _(
+            "must be a list of up to %(count)s names of %(length)s characters at most.",
+            count=AREAS_MAX, length=AREA_MAX)
         return None
     return [a.strip() for a in value]
 
@@ -197,9 +229,11 @@ def _depth(value, errors):
         except ValueError:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        errors["needle_depth_mm"] = "must be a number of millimetres, e.g. 1.5."
+        errors["needle_depth_mm"] = _("must be a number of millimetres, e.g. %(example)s.",
+                                      example=_number(1.5))
         return None
     if not 0 < value <= DEPTH_MAX_MM:
-        errors["needle_depth_mm"] = f"must be more than 0 and at most {DEPTH_MAX_MM} mm."
+        errors["needle_depth_mm"] = _("must be more than 0 and at most %(max)s mm.",
+                                      max=_number(DEPTH_MAX_MM))
         return None
     return round(float(value), 2)

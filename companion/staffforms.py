@@ -3,21 +3,53 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from . import clinics, protocols, registration
+from flask_babel import gettext as _, pgettext
+
+from . import clinics, i18n, protocols, registration
 
 STEP_FIELDS = ("title", "text", "from_day", "to_day", "time")
 
 
+def N_(text):
+    """Marks a message for extraction; labels() translates it for the page."""
+    return text
+
+
+#: each field's name as staff read it, in English; labels() has them in the page's language
 LABELS = {
-    "client_name": "Client's first name or nickname", "treated_at": "Treatment date and time",
-    "timezone": "Time zone", "protocol": "Protocol", "series_index": "Session number",
-    "series_total": "Sessions in the series", "next_session_weeks": "Weeks until the next session",
-    "areas": "Treated areas", "needle_depth_mm": "Needle depth", "note": "Note",
-    "overrides": "This session's protocol", "body": "The form", "name": "Clinic name",
-    "phone": "Phone", "booking_url": "Booking link", "emergency_text": "Emergency text",
-    "interval_weeks": "Weeks between sessions", "steps": "Extra steps",
-    "protocol_overrides": "Protocol defaults", "language": "Default language for clients",
+    "client_name": N_("Client's first name or nickname"),
+    "treated_at": N_("Treatment date and time"), "timezone": N_("Time zone"),
+    "protocol": N_("Protocol"), "series_index": N_("Session number"),
+    "series_total": N_("Sessions in the series"),
+    "next_session_weeks": N_("Weeks until the next session"), "areas": N_("Treated areas"),
+    "needle_depth_mm": N_("Needle depth"), "note": N_("Note"),
+    "overrides": N_("This session's protocol"), "body": N_("The form"),
+    "name": N_("Clinic name"), "phone": N_("Phone"), "booking_url": N_("Booking link"),
+    "emergency_text": N_("Emergency text"), "interval_weeks": N_("Weeks between sessions"),
+    "steps": N_("Extra steps"), "protocol_overrides": N_("Protocol defaults"),
+    "language": N_("Default language for clients"),
 }
+
+
+def labels():
+    return {name: _(label) for name, label in LABELS.items()}
+
+
+def area_choices():
+    """The areas to tick, (stored value, label); others are typed in."""
+    return [("face", _("Face")), ("neck", _("Neck")), ("decolletage", _("Décolletage")),
+            ("scalp", _("Scalp")), ("hands", _("Hands")), ("body", _("Body"))]
+
+
+def protocol_choices():
+    """(id, name in the page's language) for each shipped protocol."""
+    return [(pid, i18n.gettext_raw(protocols.raw(pid)["name"])) for pid in protocols.available()]
+
+
+def step_time_choices():
+    """(value, label) for each of clinics.STEP_TIMES."""
+    words = {"morning": _("Morning"), "anytime": _("Anytime"), "evening": _("Evening")}
+    return [(when, words[when]) for when in clinics.STEP_TIMES]
 
 
 def form_values(form, lists=()):
@@ -45,7 +77,7 @@ def restriction_rows(restrictions, form):
     rows = []
     for r in restrictions:
         unit, amount = _duration(r)
-        rows.append({"id": r["id"], "title": r["title"], "default": f"{amount} {unit}",
+        rows.append({"id": r["id"], "title": i18n.gettext_raw(r["title"]),
                      "amount": form.get(f"r-{r['id']}-amount", str(amount)),
                      "unit": form.get(f"r-{r['id']}-unit", unit)})
     return rows
@@ -97,7 +129,7 @@ def session_data(form, clinic):
             # datetime-local sends a wall time; the client's zone gives it its offset.
             treated_at = datetime.fromisoformat(treated_at).replace(tzinfo=zone).isoformat()
         except ValueError:
-            errors["treated_at"] = f"{LABELS['treated_at']} must be a date and a time."
+            errors["treated_at"] = _("Treatment date and time must be a date and a time.")
     areas = [a for a in form.get("areas", []) if a] + [
         a.strip() for a in form.get("areas_other", "").split(",") if a.strip()]
     protocol_id = form.get("protocol") or "microneedling"
@@ -142,7 +174,7 @@ def settings_data(form):
         rows.append(n)
         if step["from_day"].isdigit() and step["to_day"].isdigit() \
                 and int(step["from_day"]) > int(step["to_day"]):
-            errors[f"step-{n}-to_day"] = "The last day cannot be before the first day."
+            errors[f"step-{n}-to_day"] = _("The last day cannot be before the first day.")
     data = {name: form.get(name, "") for name in
             ("name", "phone", "booking_url", "emergency_text", "timezone", "language")}
     # Clients see the text as one paragraph.
@@ -155,21 +187,21 @@ def settings_data(form):
 
 def field_errors(fields, restrictions=(), sent_rows=()):
     """The services' field -> message, as form field -> a sentence staff read."""
-    titles = {f"r-{r['id']}": r["title"] for r in restrictions}
+    names = labels()
+    titles = {f"r-{r['id']}": i18n.gettext_raw(r["title"]) for r in restrictions}
     out = {}
     for key, message in fields.items():
         name = _form_field(key, sent_rows)
-        label = LABELS.get(name) or titles.get(name) or _dynamic_label(name)
-        if "{" in message:  # a hint written for API users
-            message = "must be a whole number of hours or days." if name.startswith("r-") else "is not valid."
-        message = message.replace("series_total", "the number of sessions")  # the API's name
-        if unit := re.search(r"\.(hours|days)$", key):
-            message = re.sub(r"(between \d+ and \d+)\.$", rf"\1 {unit[1]}.", message)
-        if re.match(r"(is|must|needs|contains|cannot|may) ", message):
-            message = f"{label} {message}"
-        else:
-            message = message[:1].upper() + message[1:]
-        out.setdefault(name, message)
+        if isinstance(message, registration.Sentence):
+            out.setdefault(name, message[:1].upper() + message[1:])
+            continue
+        if "{" in message:  # a hint for API users, with a JSON example
+            message = (_("must be a whole number of hours or days.") if name.startswith("r-")
+                       else _("is not valid."))
+        message = message.replace("series_total", _("the number of sessions"))  # the API's name
+        label = names.get(name) or titles.get(name) or _dynamic_label(name)
+        # Translators: a field's name and what is wrong with it ("Phone" "must be a phone number.")
+        out.setdefault(name, _("%(label)s %(problem)s", label=label, problem=message))
     return out
 
 
@@ -185,9 +217,12 @@ def _form_field(key, sent_rows):
 
 def _dynamic_label(name):
     if m := re.match(r"step-(\d+)-(\w+)", name):
-        field = {"title": "title", "text": "what to do", "from_day": "from day",
-                 "to_day": "to day", "time": "when"}.get(m[2], m[2])
-        return f"Step {m[1]}: {field}"
+        field = {"title": pgettext("step field", "title"),
+                 "text": pgettext("step field", "what to do"),
+                 "from_day": pgettext("step field", "from day"),
+                 "to_day": pgettext("step field", "to day"),
+                 "time": pgettext("step field", "when")}.get(m[2], m[2])
+        return _("Step %(number)s: %(field)s", number=m[1], field=field)
     if name.startswith("r-"):
-        return "This duration"
-    return "This field"
+        return _("This duration")
+    return _("This field")

@@ -2,6 +2,9 @@
 // No inline scripts or handlers anywhere in the portal: a strict CSP is planned.
 (function () {
   "use strict";
+  // The page's words (i18n.js); a page without them shows the English.
+  var words = window.companionI18n || { gettext: function (text) { return text; } };
+  var gettext = words.gettext;
 
   // Copy: a button with data-copy="<id>" copies that element's text.
   function copy(button) {
@@ -11,8 +14,8 @@
     var text = source.textContent.trim();
     function done(message) { if (status) status.textContent = message; }
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(function () { done("Copied."); },
-        function () { done("Could not copy: select the link and copy it."); });
+      navigator.clipboard.writeText(text).then(function () { done(gettext("Copied.")); },
+        function () { done(gettext("Could not copy: select the link and copy it.")); });
     } else {
       // Plain http on a local network: select the link so one more tap copies it.
       var range = document.createRange();
@@ -20,7 +23,8 @@
       var selection = window.getSelection();
       selection.removeAllRanges();
       selection.addRange(range);
-      done(document.execCommand && document.execCommand("copy") ? "Copied." : "Link selected: copy it now.");
+      done(document.execCommand && document.execCommand("copy")
+        ? gettext("Copied.") : gettext("Link selected: copy it now."));
     }
   }
 
