@@ -82,7 +82,8 @@ def _upgrade():
 
 @contextmanager
 def _migration_lock():
-    path = Path(current_app.instance_path) / ".migrate.lock"
+    # Left in place (deleting a lock file others may wait on is a race); it holds nothing.
+    path = Path(current_app.instance_path) / "migrate.lock"
     with open(path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
