@@ -4,7 +4,7 @@ import os
 from flask import Flask
 
 from . import (api, cli, client, clinic_api, config, database, errors, health, i18n, logs, portal,
-               pwa, scheduler)
+               pwa, scheduler, security)
 from .extensions import csrf, db
 
 
@@ -22,6 +22,7 @@ def create_app(test_config=None):
     logs.init_app(app)
     register_extensions(app)
     register_blueprints(app)
+    security.init_app(app)  # headers and rate limits, by endpoint: after the blueprints
     cli.init_app(app)
     scheduler.init_app(app)  # starts only under `flask run`, see scheduler.py
     return app

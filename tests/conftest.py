@@ -71,6 +71,8 @@ def app(tmp_path, database):
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "TESTING": True,
         "PUBLIC_URL": "http://companion.test",
+        # Most tests send more requests than a phone would; tests/test_security.py turns it on.
+        "RATELIMIT_ENABLED": False,
         **database,
     })
     yield app
