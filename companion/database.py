@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from flask import current_app
 from flask_migrate import stamp, upgrade
 from sqlalchemy import event, inspect, text
+from werkzeug.routing import IntegerConverter
 
 from .extensions import db, migrate
 
@@ -26,7 +27,18 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BASELINE = "0001"
 
 
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in a URL: a number larger than any row id can be (PostgreSQL's integer is
+    32-bit) becomes -1, an id no row has, so it is simply not found (404) instead of an
+    error from the database."""
+
+    def to_python(self, value):
+        number = super().to_python(value)
+        return number if number <= 2**31 - 1 else -1
+
+
 def init_app(app):
+    app.url_map.converters["int"] = RowIdConverter
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     app.config.setdefault("AUTO_MIGRATE", None)  # None: only on the embedded SQLite default
     with app.app_context():
