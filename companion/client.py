@@ -1,8 +1,8 @@
 """Client pages: find a plan by short code, and the plan itself at /s/<token>."""
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from babel import dates
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _, ngettext
 
 from . import api, i18n, plandata, pwa, subscriptions, treatments
@@ -37,9 +37,18 @@ def find():
     except treatments.LinkRevoked:
         return render_template("client/revoked.html"), 410
     except treatments.LinkNotFound:
+        treatment = None
+    if treatment is None or not short_code_usable(treatment, datetime.now(timezone.utc)):
+        # An expired code reads like a wrong one: neither says whether the code ever existed.
         error = _("We could not find a plan with that code. Please check it, or ask your clinic.")
         return render_template("client/home.html", code=text, error=error), 404
     return redirect(url_for("client.plan", token=treatment.token), code=303)
+
+
+def short_code_usable(treatment, now):
+    """A short code opens its plan for SHORT_CODE_DAYS after registration (the link and the
+    installed app go on working): its lifetime bounds how long it can be guessed at."""
+    return now - treatment.created_at <= timedelta(days=current_app.config["SHORT_CODE_DAYS"])
 
 
 @bp.get("/s/<token>")

@@ -39,6 +39,8 @@ DEFAULTS = {
     # "off" in web workers: then `flask --app companion scheduler` sends the reminders.
     "SCHEDULER": "on",
     "DISPATCH_INTERVAL_SECONDS": 5,
+    # The short code on the card opens the plan this long after registration (docs/security.md).
+    "SHORT_CODE_DAYS": 30,
 }
 
 

@@ -140,3 +140,21 @@ def test_behind_a_proxy_the_forwarded_address_is_limited(tmp_path):
                        headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 429
     assert client.post("/", data={"code": "ABCD-2345"},
                        headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 404
+
+
+def test_a_short_code_expires_after_its_lifetime_but_the_link_does_not(app, client,
+                                                                       make_treatment):
+    from datetime import datetime, timedelta, timezone
+
+    from companion.models import Treatment
+    treatment_id, token, code = make_treatment()
+    assert client.post("/", data={"code": code}).status_code == 303
+    with app.app_context():
+        t = db.session.get(Treatment, treatment_id)
+        t.created_at = datetime.now(timezone.utc) - timedelta(days=app.config["SHORT_CODE_DAYS"],
+                                                               minutes=1)
+        db.session.commit()
+    expired = client.post("/", data={"code": code})
+    assert expired.status_code == 404  # reads like a wrong code: nothing to learn from it
+    assert "could not find a plan with that code" in expired.get_data(as_text=True)
+    assert client.get(f"/s/{token}").status_code == 200
