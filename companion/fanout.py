@@ -40,28 +40,34 @@ def pump(sender, feed, record, refill_below):
 
 async def _pump(sender, feed, record, refill_below):
     finished = asyncio.Queue()
-    on_the_way = set()
+    tasks = set()  # asyncio keeps only weak references to running tasks
+    #: fed and not yet taken back from `finished`; counted here, not from the tasks, whose
+    #: done-callbacks run only after the loop's next turn
+    in_hand = 0
     recorded, more, error = 0, True, None
     async with sender.connect() as courier:
         while True:
-            if more and len(on_the_way) < refill_below:
+            if more and in_hand < refill_below:
                 try:
                     deliveries, more = feed()
                 except Exception as exc:
                     deliveries, more, error = [], False, error or exc
                 for delivery in deliveries:
                     task = asyncio.create_task(_deliver(courier, delivery, finished))
-                    on_the_way.add(task)
-                    task.add_done_callback(on_the_way.discard)
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                in_hand += len(deliveries)
                 if deliveries:
                     continue
-            if not on_the_way and finished.empty():
+            if not in_hand:
                 break
             done = [await finished.get()]
-            if on_the_way and finished.qsize() + 1 < FLUSH_SIZE:
+            answered = 1 + finished.qsize()
+            if answered < in_hand and answered < FLUSH_SIZE:
                 await asyncio.sleep(FLUSH_SECONDS)  # let more outcomes join this write
             while not finished.empty() and len(done) < FLUSH_SIZE:
                 done.append(finished.get_nowait())
+            in_hand -= len(done)
             try:
                 record(done)
                 recorded += len(done)

@@ -1,5 +1,7 @@
 """The fan-out pump against the push service fake: work in hand stays bounded; a failed
 write stops the claiming but never abandons the pushes already on their way."""
+import threading
+
 import pytest
 
 from companion import fanout, push
@@ -52,3 +54,17 @@ def test_a_failed_write_stops_claims_and_is_raised_once_in_flight_pushes_end(sen
         fanout.pump(sender, feed, record, refill_below=3)
     assert feeds == [1]
     assert len(push_service.delivered()) == 6
+
+
+def test_the_last_answers_arriving_together_end_the_run(sender, push_service, monkeypatch):
+    """Regression: when the last pushes were answered in one go and written at once, the
+    run waited for answers that had already come."""
+    monkeypatch.setattr(fanout, "FLUSH_SIZE", 1)  # write each outcome as soon as it is in
+    phones = [push_service.subscribe() for _ in range(6)]
+    recorded = []
+    runner = threading.Thread(target=lambda: recorded.append(fanout.pump(
+        sender, lambda: ([delivery(phone) for phone in phones], False),
+        lambda done: None, refill_below=3)), daemon=True)
+    runner.start()
+    runner.join(30)  # not a timing assertion: a run that never ends is the failure
+    assert recorded == [6]
