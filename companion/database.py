@@ -43,7 +43,9 @@ def init_app(app):
     app.config.setdefault("AUTO_MIGRATE", None)  # None: only on the embedded SQLite default
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            event.listen(db.engine, "connect", _sqlite_pragmas)
+            busy_ms = int(app.config.get("SQLITE_BUSY_TIMEOUT_MS", 10000))
+            event.listen(db.engine, "connect",
+                         lambda connection, record: _sqlite_pragmas(connection, busy_ms))
         auto = app.config["AUTO_MIGRATE"]
         if auto or (auto is None and db.engine.dialect.name == "sqlite"):
             upgrade_if_behind()
@@ -104,11 +106,11 @@ def _migration_lock():
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _sqlite_pragmas(dbapi_connection, _record):
+def _sqlite_pragmas(dbapi_connection, busy_ms):
     # WAL: the web server reads while the dispatcher writes; busy_timeout: writers queue
-    # up for each other instead of failing at once.
+    # up for each other instead of failing at once (past it, a request answers 503).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -2,6 +2,7 @@
 from flask import current_app, render_template, request
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 
@@ -22,7 +23,10 @@ MESSAGES = {
     415: N_("This address expects JSON."),
     429: N_("Too many requests. Please wait a moment and try again."),
     500: N_("Something went wrong on our side. Please try again in a moment."),
+    503: N_("We are busy for a moment. Please try again in a few seconds."),
 }
+#: what a client should wait before trying again when the database is busy or away
+RETRY_AFTER_SECONDS = 5
 CSRF_MESSAGE = N_("This form has expired or was sent from elsewhere. "
                   "Please reload the page and try again.")
 
@@ -72,6 +76,23 @@ class _InternalError(HTTPException):
     code = 500
 
 
+class _Unavailable(HTTPException):
+    code = 503
+
+
+def handle_database_unavailable(error):
+    """The database is locked or out of reach: nothing was stored (the request's transaction
+    is rolled back), so the client may simply try again."""
+    from .extensions import db
+    db.session.rollback()
+    rule = request.url_rule.rule if request.url_rule else "?"
+    current_app.logger.warning("database unavailable in %s %s: %s", request.method, rule,
+                               type(getattr(error, "orig", error)).__name__)
+    response = handle_http(_Unavailable())
+    body, status = response[0], response[1]
+    return body, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
 def _retry_after(error):
     response = getattr(error, "response", None)
     if response is not None and "Retry-After" in response.headers:
@@ -82,4 +103,6 @@ def _retry_after(error):
 def init_app(app):
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(DisconnectionError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
