@@ -52,7 +52,7 @@ LIMITS = [
     (("api.post_test_notification",), "3 per minute; 20 per day", "token", None),
 ]
 #: ... and across all addresses, wrong codes only: the cap that bounds enumeration.
-SHORT_CODE_FAILURES = "600 per hour"
+SHORT_CODE_FAILURES = "200 per hour"
 #: the booking-system API, per clinic token
 CLINIC_API = "600 per minute"
 
