@@ -6,6 +6,7 @@ session carries many pushes at once and the VAPID header is signed once per push
 import asyncio
 import base64
 import enum
+import functools
 import ipaddress
 import json
 import re
@@ -82,6 +83,10 @@ def _origin(url):
     return parts.scheme, host, port
 
 
+#: allowlist entries are few and checked for every push: parse each once
+_entry_origin = functools.lru_cache(maxsize=256)(_origin)
+
+
 def allowed_by(endpoint, allowlist):
     """The allowlist entry that admits this endpoint, or None."""
     try:
@@ -89,7 +94,7 @@ def allowed_by(endpoint, allowlist):
     except ValueError:
         return None
     for entry in allowlist:
-        e_scheme, e_host, e_port = _origin(entry)
+        e_scheme, e_host, e_port = _entry_origin(entry)
         if scheme != e_scheme or port != e_port:
             continue
         if e_host.startswith("*.") and host.endswith(e_host[1:]) and len(host) > len(e_host) - 1:
@@ -243,6 +248,7 @@ class Courier:
             resolver=_PublicResolver(sender.private_ok))
         self._http = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=sender.timeout),
+            cookie_jar=aiohttp.DummyCookieJar(),  # a push service's cookies are not kept
             trust_env=False)  # no proxy lookups per request
         return self
 

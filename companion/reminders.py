@@ -123,7 +123,17 @@ def queue_test(treatment, now):
 
 
 def claim(owner, now, limit=BATCH):
-    """Lease up to `limit` due rows to `owner` in one atomic statement; returns their ids.
+    """Lease up to `limit` due rows to `owner` in one atomic statement; returns their ids."""
+    return [row.id for row in _claim(owner, now, limit, Reminder.id)]
+
+
+#: what sending a claimed reminder needs; the claim returns it, so no query reads it again
+_SENT_COLUMNS = (Reminder.id, Reminder.treatment_id, Reminder.key, Reminder.kind, Reminder.day,
+                 Reminder.title, Reminder.body, Reminder.attempts, Reminder.stale_at)
+
+
+def _claim(owner, now, limit, *columns):
+    """The claim itself; returns `columns` of the rows leased.
 
     SQLite: one UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING in an immediate
     transaction. PostgreSQL: the same with FOR UPDATE SKIP LOCKED in the subquery, so
@@ -139,15 +149,15 @@ def claim(owner, now, limit=BATCH):
     statement = (update(Reminder).where(Reminder.id.in_(due.scalar_subquery()))
                  .values(state="leased", lease_owner=owner, lease_until=now + LEASE,
                          attempts=Reminder.attempts + 1)
-                 .returning(Reminder.id)
+                 .returning(*columns)
                  .execution_options(synchronize_session=False))
     db.session.commit()  # no read transaction of ours may hold the database meanwhile
     with db.engine.connect() as connection:
         if sqlite:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        ids = [row[0] for row in connection.execute(statement)]
+        rows = connection.execute(statement).all()
         connection.commit()
-    return ids
+    return rows
 
 
 def payload(reminder, treatment):
@@ -175,30 +185,29 @@ def _finish(reminder, owner, **values):
     return result.rowcount == 1
 
 
-def _deliveries(ids, now):
-    """The claimed rows as deliveries: three queries, the payload encoded once per reminder."""
-    if not ids:
+def _deliveries(rows, now):
+    """Claimed rows as deliveries: one query for their sessions and phones, and the payload
+    encoded once per reminder."""
+    if not rows:
         return []
-    rows = db.session.execute(select(
-        Reminder.id, Reminder.treatment_id, Reminder.key, Reminder.kind, Reminder.day,
-        Reminder.title, Reminder.body, Reminder.attempts, Reminder.stale_at,
-    ).where(Reminder.id.in_(ids))).all()
-    sessions = {tid: None for tid in {row.treatment_id for row in rows}}
-    for t in db.session.execute(select(Treatment.id, Treatment.token, Treatment.revoked_at,
-                                       Treatment.reminders_on)
-                                .where(Treatment.id.in_(sessions))):
-        sessions[t.id] = t
-    phones = {tid: [] for tid in sessions}
-    for sub in db.session.execute(select(
-            PushSubscription.id, PushSubscription.treatment_id, PushSubscription.endpoint,
-            PushSubscription.p256dh, PushSubscription.auth, PushSubscription.retry_after,
-    ).where(PushSubscription.treatment_id.in_(sessions))):
-        phones[sub.treatment_id].append(sub)
+    sessions, phones = {}, {}
+    for row in db.session.execute(
+            select(Treatment.id.label("treatment_id"), Treatment.token, Treatment.revoked_at,
+                   Treatment.reminders_on, PushSubscription.id, PushSubscription.endpoint,
+                   PushSubscription.p256dh, PushSubscription.auth, PushSubscription.retry_after)
+            .select_from(Treatment)
+            .outerjoin(PushSubscription, PushSubscription.treatment_id == Treatment.id)
+            .where(Treatment.id.in_({r.treatment_id for r in rows}))):
+        sessions[row.treatment_id] = row  # token, revoked_at, reminders_on
+        found = phones.setdefault(row.treatment_id, [])
+        if row.id is not None:
+            found.append(row)
     db.session.commit()  # end the read: no transaction of ours stays open while sending
     out = []
     for row in rows:
         try:
-            out.append(_delivery(row, sessions[row.treatment_id], phones[row.treatment_id], now))
+            out.append(_delivery(row, sessions.get(row.treatment_id),
+                                 phones.get(row.treatment_id, ()), now))
         except Exception:  # one broken row must never stop the others; its lease runs out
             log.exception("reminder %s could not be sent", row.id)
     return out
@@ -243,8 +252,8 @@ def dispatch(sender, owner=None, now=None, clock=None, batch=BATCH):
 
     def feed():
         moment = now or (clock or _utcnow)()
-        ids = claim(owner, moment, batch)
-        return _deliveries(ids, moment), len(ids) == batch
+        rows = _claim(owner, moment, batch, *_SENT_COLUMNS)
+        return _deliveries(rows, moment), len(rows) == batch
 
     return fanout.pump(sender, feed, lambda done: outcomes.record(done, owner),
                        refill_below=max(1, batch // 2))
