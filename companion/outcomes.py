@@ -77,17 +77,7 @@ def settle(claimed, results):
     return {"state": "failed" if errors else "skipped", "last_error": reason}, phones
 
 
-_table, _subs = Reminder.__table__, PushSubscription.__table__
-#: an outcome is written only while the lease is still ours (it may have run out and moved on)
-_OUTCOME = (update(_table).where(_table.c.id == bindparam("b_id"),
-                                 _table.c.lease_owner == bindparam("b_owner"),
-                                 _table.c.state == "leased")
-            .values(state=bindparam("b_state"), last_error=bindparam("b_error"),
-                    due_at=func.coalesce(bindparam("b_due", type_=_table.c.due_at.type),
-                                         _table.c.due_at),
-                    sent_at=func.coalesce(bindparam("b_sent", type_=_table.c.sent_at.type),
-                                          _table.c.sent_at),
-                    lease_owner=None, lease_until=None))
+_subs = PushSubscription.__table__
 _FAILURE = (update(_subs).where(_subs.c.id == bindparam("b_id"))
             .values(last_failure_at=bindparam("b_at"), last_failure=bindparam("b_reason"),
                     retry_after=func.coalesce(bindparam("b_rest", type_=_subs.c.retry_after.type),
@@ -95,13 +85,15 @@ _FAILURE = (update(_subs).where(_subs.c.id == bindparam("b_id"))
 
 
 def record(deliveries, owner):
-    """Write a flush of outcomes: a few statements and one commit, however many there are."""
-    rows, gone, failures, successes = [], [], [], {}
+    """Write a flush of outcomes: a few statements and one commit, however many there are.
+
+    Reminders with the same outcome (most often: sent, at the same moment) are written by one
+    statement, and only while their lease is still ours: it may have run out and moved on.
+    """
+    alike, gone, failures, successes = {}, [], [], {}
     for delivery in deliveries:
         values, phones = settle(delivery.ref, delivery.results)
-        rows.append({"b_id": delivery.ref.id, "b_owner": owner, "b_state": values["state"],
-                         "b_error": values["last_error"], "b_due": values.get("due_at"),
-                         "b_sent": values.get("sent_at")})
+        alike.setdefault(tuple(sorted(values.items())), []).append(delivery.ref.id)
         for sub_id, change, failure in phones:
             if change == "sent":
                 successes.setdefault(delivery.ref.now, []).append(sub_id)
@@ -119,10 +111,13 @@ def record(deliveries, owner):
                                .values(last_success_at=moment))
         if failures:
             db.session.execute(_FAILURE, failures)
-        db.session.execute(_OUTCOME, rows)
+        for values, ids in alike.items():
+            db.session.execute(
+                update(Reminder).where(Reminder.id.in_(ids), Reminder.lease_owner == owner,
+                                       Reminder.state == "leased")
+                .values(lease_owner=None, lease_until=None, **dict(values))
+                .execution_options(synchronize_session=False))
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
-
-

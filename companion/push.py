@@ -90,9 +90,13 @@ _entry_origin = functools.lru_cache(maxsize=256)(_origin)
 def allowed_by(endpoint, allowlist):
     """The allowlist entry that admits this endpoint, or None."""
     try:
-        scheme, host, port = _origin(endpoint)
+        return _entry_for(_origin(endpoint), allowlist)
     except ValueError:
         return None
+
+
+def _entry_for(origin, allowlist):
+    scheme, host, port = origin
     for entry in allowlist:
         e_scheme, e_host, e_port = _entry_origin(entry)
         if scheme != e_scheme or port != e_port:
@@ -106,17 +110,26 @@ def allowed_by(endpoint, allowlist):
 
 def check_endpoint(endpoint, allowlist):
     """Refuse endpoints that are not https on an allowed push service (http only if listed)."""
+    return _admit(endpoint, allowlist)[0]
+
+
+def _admit(endpoint, allowlist):
+    """check_endpoint, returning the admitting entry and the endpoint's origin."""
     if not isinstance(endpoint, str) or len(endpoint) > 1024:
         raise EndpointError("endpoint must be a URL of at most 1024 characters.")
     parts = urlsplit(endpoint)
     if parts.username or parts.password or parts.fragment:
         raise EndpointError("endpoint must be a plain push service URL.")
-    entry = allowed_by(endpoint, allowlist)
+    try:
+        origin = _origin(endpoint)
+        entry = _entry_for(origin, allowlist)
+    except ValueError:  # e.g. a port that is not a number
+        entry = None
     if entry is None:
         raise EndpointError("endpoint is not on an allowed push service.")
     if parts.scheme != "https" and not entry.startswith("http://"):
         raise EndpointError("endpoint must use https.")
-    return entry
+    return entry, origin
 
 
 def _is_public(address):
@@ -201,9 +214,9 @@ class Sender:
         self._tokens = {}
         self._lock = threading.Lock()
 
-    def authorization(self, endpoint):
-        """The VAPID header for this endpoint's push service, signed again when it ages."""
-        scheme, host, port = _origin(endpoint)
+    def authorization(self, origin):
+        """The VAPID header for a push service (scheme, host, port), signed again when it ages."""
+        scheme, host, port = origin
         audience = f"{scheme}://{host}" + (f":{port}" if port else "")
         with self._lock:
             now = self.clock()
@@ -264,7 +277,7 @@ class Courier:
             return Result(Outcome.REJECTED, reason="payload too large")
         endpoint = message.subscription["endpoint"]
         try:
-            check_endpoint(endpoint, self.sender.allowlist)
+            _, origin = _admit(endpoint, self.sender.allowlist)
         except EndpointError as error:
             return Result(Outcome.REJECTED, reason=str(error))
         loop = asyncio.get_running_loop()
@@ -277,7 +290,7 @@ class Courier:
         except (WebPushException, ValueError, TypeError) as error:
             return Result(Outcome.REJECTED, reason=f"cannot encrypt: {error}"[:200])
         headers = {
-            "Authorization": self.sender.authorization(endpoint),
+            "Authorization": self.sender.authorization(origin),
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
             "TTL": str(max(int(message.ttl), 1)),
