@@ -91,5 +91,5 @@ async def _send(courier, message):
     try:
         return await courier.send(message)
     except Exception:  # a bug with one push must never stop the others
-        log.exception("push to %s failed", message.subscription.get("endpoint", "?")[:60])
+        log.exception("a push failed")
         return Result(Outcome.RETRY, reason="internal error")

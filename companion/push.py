@@ -26,6 +26,8 @@ from pywebpush import WebPusher, WebPushException
 VAPID_LIFETIME = 12 * 3600
 VAPID_REUSE = 11 * 3600
 MAX_PAYLOAD = 3000  # bytes of JSON; aes128gcm adds 103 and services cap at 4096
+#: a push service's answer is read up to this size; a longer one only costs its connection
+MAX_ANSWER = 64 * 1024
 SUB_RE = re.compile(r"^(mailto:[^@\s]+@[^@\s]+\.[^@\s]+|https://[^\s/]+\.[^\s]+)$")
 
 
@@ -302,7 +304,9 @@ class Courier:
             # A redirect is never followed (nor re-POSTed): it is answered as a refusal.
             async with self._http.post(endpoint, data=body, headers=headers,
                                        allow_redirects=False) as response:
-                await response.read()
+                length = response.content_length
+                if length is not None and length <= MAX_ANSWER:
+                    await response.read()  # read, so that the connection can carry the next
                 result = classify(response.status, response.headers.get("Retry-After"))
         except TimeoutError:
             return Result(Outcome.RETRY, reason="timeout")
