@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from . import push
 from .push import Outcome, Result
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def pump(sender, feed, record, refill_below):
     record(deliveries): writes their outcomes. An error in either stops the feeding; what is
     in flight is still finished and recorded, then the error is raised.
     """
-    return asyncio.run(_pump(sender, feed, record, refill_below))
+    return push.run(_pump(sender, feed, record, refill_below))
 
 
 async def _pump(sender, feed, record, refill_below):

@@ -5,6 +5,7 @@ session carries many pushes at once and the VAPID header is signed once per push
 """
 import asyncio
 import base64
+import contextvars
 import enum
 import functools
 import ipaddress
@@ -13,6 +14,7 @@ import re
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -140,6 +142,19 @@ def _is_public(address):
                 or ip.is_reserved or ip.is_unspecified)
 
 
+def run(coroutine):
+    """asyncio.run(coroutine), also when this thread already runs an event loop (a caller
+    inside an async framework, Playwright's sync API in tests): then in a thread of its own,
+    the caller waiting for it as before."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    context = contextvars.copy_context()  # the app context and its session go along
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-loop") as pool:
+        return pool.submit(context.run, asyncio.run, coroutine).result()
+
+
 class _PublicResolver(ThreadedResolver):
     """aiohttp's resolver, refusing hosts that resolve to private addresses.
 
@@ -241,7 +256,7 @@ class Sender:
         async def one():
             async with self.connect() as courier:
                 return await courier.send(message)
-        return asyncio.run(one())
+        return run(one())
 
 
 class Courier:

@@ -160,7 +160,7 @@ def send_all(sender, messages):
     async def run():
         async with sender.connect() as courier:
             return await asyncio.gather(*(courier.send(m) for m in messages))
-    return asyncio.run(run())
+    return push.run(run())  # (a browser test before may leave an event loop running here)
 
 
 def message(phone, topic="morning-1"):

@@ -346,3 +346,15 @@ def test_racing_dispatchers_with_small_batches_send_each_reminder_once(app, worl
     with app.app_context():
         states = Counter(db.session.scalars(select(Reminder.state).where(Reminder.due_at <= moment)))
     assert states == {"sent": fresh, "skipped": len(due) - fresh}
+
+
+def test_dispatch_works_when_the_calling_thread_runs_an_event_loop(world):
+    """A caller inside an event loop (an async framework; Playwright's sync API in this very
+    test suite) still gets a synchronous dispatch: the pushes go from a thread of their own."""
+    import asyncio
+    tid, _, [phone] = world.session(local(23, 18))
+
+    async def caller():
+        return world.dispatch(local(23, 20, 1))
+    assert asyncio.run(caller()) == 1
+    assert [p["tag"] for p in world.service.delivered(phone)] == ["evening-0"]
