@@ -12,6 +12,7 @@ import secrets
 from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 
+from flask import current_app
 from flask_babel import force_locale, get_translations, gettext
 from sqlalchemy import and_, delete, func, or_, select, update
 
@@ -22,6 +23,13 @@ from .models import PushSubscription, Reminder, Treatment
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
+
+
+def lease():
+    """How long a claimed row is a dispatcher's own: a dead dispatcher's rows wait this long
+    (DISPATCH_LEASE_SECONDS; longer than any batch takes to send)."""
+    seconds = current_app.config.get("DISPATCH_LEASE_SECONDS") if current_app else None
+    return timedelta(seconds=seconds) if seconds else LEASE
 #: reminders claimed at once (the scheduler passes DISPATCH_BATCH)
 BATCH = 500
 TEST_KEY_PREFIX = "test-"
@@ -147,7 +155,7 @@ def _claim(owner, now, limit, *columns):
     if not sqlite:
         due = due.with_for_update(skip_locked=True)
     statement = (update(Reminder).where(Reminder.id.in_(due.scalar_subquery()))
-                 .values(state="leased", lease_owner=owner, lease_until=now + LEASE,
+                 .values(state="leased", lease_owner=owner, lease_until=now + lease(),
                          attempts=Reminder.attempts + 1)
                  .returning(*columns)
                  .execution_options(synchronize_session=False))

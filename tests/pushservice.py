@@ -110,14 +110,28 @@ class FakePushService:
             def log_message(self, *args):
                 pass
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self._handler = Handler
+        self._listen(0)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _listen(self, port):
+        self.server = _Server(("127.0.0.1", port), self._handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        self.up = True
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        if self.up:
+            self.server.shutdown()
+            self.server.server_close()
+            self.up = False
+
+    def go_down(self):
+        """The service is gone: connections to it are refused until back_up()."""
+        self.close()
+
+    def back_up(self):
+        self._listen(int(self.origin.rsplit(":", 1)[1]))
 
     def subscribe(self):
         sid = b64url(os.urandom(9))
