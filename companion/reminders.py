@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 from flask_babel import force_locale, get_translations, gettext
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 
 from . import fanout, i18n, outcomes, push, reminderplan, treatments
 from .extensions import db
@@ -148,6 +148,9 @@ def _claim(owner, now, limit, *columns):
     concurrent dispatchers take disjoint rows without waiting for each other.
     """
     due = (select(Reminder.id)
+           # Written out, so that SQLite can prove the partial index's condition (it cannot
+           # from bound parameters) and scan only unsent rows; PostgreSQL uses it either way.
+           .where(text("reminders.state IN ('pending', 'leased')"))
            .where(or_(and_(Reminder.state == "pending", Reminder.due_at <= now),
                       and_(Reminder.state == "leased", Reminder.lease_until < now)))
            .order_by(Reminder.due_at).limit(limit))
