@@ -356,5 +356,9 @@ def test_dispatch_works_when_the_calling_thread_runs_an_event_loop(world):
 
     async def caller():
         return world.dispatch(local(23, 20, 1))
-    assert asyncio.run(caller()) == 1
+    handled = []  # in a thread of its own: this one may run Playwright's loop already
+    thread = threading.Thread(target=lambda: handled.append(asyncio.run(caller())))
+    thread.start()
+    thread.join(30)
+    assert handled == [1]
     assert [p["tag"] for p in world.service.delivered(phone)] == ["evening-0"]

@@ -99,7 +99,7 @@ def save_card_screenshot(page, output_path, name):
 def go_offline(page, context):
     """No network, as the page knows it (the event comes a moment after the switch)."""
     context.set_offline(True)
-    page.wait_for_function("!navigator.onLine")
+    page.wait_for_function("() => !navigator.onLine")
 
 
 def header_bottom(page):
@@ -376,7 +376,7 @@ def assert_checkin_in_view(page):
     expect(page.get_by_role("link", name="Today")).to_have_attribute("aria-current", "page")
     heading = card(page).get_by_role("heading", name="How is your skin today?")
     expect(heading).to_be_in_viewport()
-    page.wait_for_function("scrollY > 0")  # it had to scroll: the card is below the first screen
+    page.wait_for_function("() => scrollY > 0")  # it had to scroll: the card is below the first screen
     # Not under the sticky header.
     assert card(page).bounding_box()["y"] >= header_bottom(page) - 1
 

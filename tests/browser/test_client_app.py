@@ -213,6 +213,8 @@ def test_plan_opens_offline_from_the_service_worker(
     page.goto(session.url, wait_until="load")
     wait_for_service_worker(page)
     expect(page.locator("#offline")).to_be_hidden()
+    # The first visit saves the plan a moment after the worker takes over (app.js).
+    page.wait_for_function("async () => !!(await (await caches.open('plans')).match(location.pathname))")
 
     context.set_offline(True)
     response = page.reload()

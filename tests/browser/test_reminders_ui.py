@@ -193,7 +193,7 @@ def test_a_subscribe_that_never_settles_times_out_with_a_clear_sentence(
     page.clock.install()
 
     turn_on_button(page).click()
-    page.wait_for_function("window.__subscribing === true", polling=100)
+    page.wait_for_function("() => window.__subscribing === true", polling=100)
     page.wait_for_timeout(1000)
     assert not card(page).get_by_role("alert").is_visible(), "subscribe() settled after all"
     page.clock.run_for(16_000)  # the app gives subscribe() 15 s
