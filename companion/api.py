@@ -4,8 +4,8 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, current_app, request
 from flask_babel import gettext as _
 
-from . import (checkins, i18n, ics, openapi, plandata, push, reminders, scheduler, subscriptions,
-               treatments)
+from . import (checkins, erasure, i18n, ics, openapi, plandata, push, reminders, scheduler,
+               subscriptions, treatments)
 from .errors import ApiError
 from .registration import Invalid
 
@@ -56,6 +56,17 @@ def get_plan():
     protocol = treatments.protocol_for(treatment)
     body = plandata.plan(treatment, care_plan, protocol.name)
     return body, 200, {"Cache-Control": "private, no-cache"}
+
+
+@bp.delete("/me")
+def delete_me():
+    """Forget me: every session of this client's link, with its check-ins, reminders and
+    phones. The token opens nothing afterwards (404): nothing about it is kept."""
+    try:
+        erasure.forget_client(bearer_token())
+    except treatments.LinkNotFound:
+        raise ApiError(404, "not_found", _("No aftercare plan matches this token."))
+    return "", 204
 
 
 @bp.get("/openapi.json")

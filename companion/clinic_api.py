@@ -1,10 +1,11 @@
-"""JSON API for booking systems: register, read and withdraw sessions with a clinic token."""
+"""JSON API for booking systems: register, read, withdraw and delete sessions with a clinic token."""
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, g, request, url_for
 
-from . import apitokens, checkins, checkrules, qr, registration, treatments
+from . import apitokens, checkins, checkrules, erasure, qr, registration, treatments
 from .api import bearer_token, json_object
 from .errors import ApiError
 
@@ -24,11 +25,40 @@ def clinic_token_required(view):
     return wrapper
 
 
-def _session_of_clinic(session_id):
+class Deleted(ApiError):
+    """410 for a session that was deleted: by whom and when, nothing else."""
+
+    MESSAGES = {
+        erasure.BY_CLIENT: "The client deleted this session and everything about it.",
+        erasure.BY_CLINIC: "The clinic deleted this session and everything about it.",
+        erasure.BY_RETENTION: "This session was deleted after the retention period.",
+    }
+
+    def __init__(self, tombstone):
+        super().__init__(410, "deleted", self.MESSAGES.get(tombstone.deleted_by,
+                                                           "This session was deleted."))
+        self.tombstone = tombstone
+
+    def body(self):
+        return {**super().body(), "session_id": self.tombstone.id,
+                "deleted_by": self.tombstone.deleted_by,
+                "deleted_at": self.tombstone.deleted_at.isoformat()}
+
+
+@contextmanager
+def _answers_for(session_id):
+    """A session the service cannot find, as the API says it: 410 when deleted, else 404."""
     try:
-        return treatments.get_for_clinic(g.clinic.id, session_id)
+        yield
+    except treatments.SessionDeleted as deleted:
+        raise Deleted(deleted.tombstone) from None
     except treatments.LinkNotFound:
-        raise ApiError(404, "not_found", f"This clinic has no session {session_id}.")
+        raise ApiError(404, "not_found", f"This clinic has no session {session_id}.") from None
+
+
+def _session_of_clinic(session_id):
+    with _answers_for(session_id):
+        return treatments.get_for_clinic(g.clinic.id, session_id)
 
 
 def client_url(treatment):
@@ -77,7 +107,8 @@ def create_session():
         treatment = treatments.create(g.clinic, **values)
     except (treatments.LinkNotFound, treatments.LinkRevoked) as error:
         reason = ("was withdrawn: register a new session instead" if isinstance(
-            error, treatments.LinkRevoked) else "is not a session of this clinic")
+            error, treatments.LinkRevoked) else "was deleted: register a new session instead"
+            if isinstance(error, treatments.SessionDeleted) else "is not a session of this clinic")
         raise ApiError(422, "invalid", "Some fields are not valid; see 'fields'.",
                        {"previous_session_id": reason + "."})
     location = url_for("clinic_api.get_session", session_id=treatment.id)
@@ -121,8 +152,18 @@ def get_session(session_id):
 @clinic_token_required
 def delete_session(session_id):
     """Withdraw the client's link; the client then sees that it was withdrawn."""
-    _session_of_clinic(session_id)
-    treatments.revoke(g.clinic.id, session_id)
+    with _answers_for(session_id):
+        treatments.revoke(g.clinic.id, session_id)
+    return "", 204
+
+
+@bp.post("/sessions/<int:session_id>/erase")
+@clinic_token_required
+def erase_session(session_id):
+    """Delete the session and everything about it (check-ins, reminders, phones); only a
+    tombstone stays: GET then answers 410 saying the clinic deleted it."""
+    with _answers_for(session_id):
+        erasure.erase_for_clinic(g.clinic.id, session_id)
     return "", 204
 
 

@@ -107,6 +107,26 @@ class Treatment(db.Model):
     clinic: Mapped[Clinic] = relationship(back_populates="treatments")
 
 
+class DeletedSession(db.Model):
+    """What is left of a deleted session: that it existed, whose it was, who deleted it, when.
+
+    Nothing about the client: the session row and every row that referred to it are gone
+    (erasure.py). It keeps the session's id, so a clinic asking about that id learns that the
+    session was deleted rather than that it never existed, and no new session is given it.
+    """
+
+    __tablename__ = "deleted_sessions"
+
+    #: the deleted session's id (treatments.id), never given to another session
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    #: when the clinic registered the session: the clinic's own act, to match its records
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: "client" (forget me), "clinic" (portal or API) or "retention" (the purge job)
+    deleted_by: Mapped[str] = mapped_column(String(16))
+
+
 class StaffUser(db.Model):
     __tablename__ = "staff_users"
 

@@ -244,6 +244,10 @@ def _clinic_errors(*extra):
     return responses
 
 
+DELETED = {"description": "The session was deleted: by whom and when, nothing else",
+           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deleted"}}}}
+
+
 def _image(kind, media):
     return {
         "get": {
@@ -253,7 +257,8 @@ def _image(kind, media):
             "parameters": [SESSION_ID],
             "responses": {"200": {"description": "the QR code",
                                   "content": {media: {"schema": {"type": "string"}}}},
-                          **_clinic_errors(("404", "No such session in this clinic"))},
+                          **_clinic_errors(("404", "No such session in this clinic")),
+                          "410": DELETED},
         }
     }
 
@@ -296,15 +301,19 @@ PATHS = {
             "parameters": [SESSION_ID],
             "responses": {"200": {"description": "the session",
                                   "content": {"application/json": {"schema": _ref("Session")}}},
-                          **_clinic_errors(("404", "No such session in this clinic"))},
+                          **_clinic_errors(("404", "No such session in this clinic")),
+                          "410": DELETED},
         },
         "delete": {
             "operationId": "deleteSession",
             "summary": "Withdraw the client's link",
+            "description": "The session and its data stay (the clinic still sees them); to "
+                           "delete them, POST /api/v1/sessions/{session_id}/erase.",
             "security": CLINIC_AUTH,
             "parameters": [SESSION_ID],
             "responses": {"204": {"description": "withdrawn; the client sees a clear message"},
-                          **_clinic_errors(("404", "No such session in this clinic"))},
+                          **_clinic_errors(("404", "No such session in this clinic")),
+                          "410": DELETED},
         },
     },
     "/api/v1/sessions/{session_id}/qr.svg": _image("Svg", "image/svg+xml"),
@@ -453,6 +462,46 @@ CHECK_IN_PATHS = {
 }
 
 
+# -- Data lifecycle: deleting (docs/data-lifecycle.md) -------------------------------------
+# Last in the document: a fuzzer walking it in order deletes its test sessions only at the end.
+
+SCHEMAS["Deleted"] = _obj({
+    "error": {"const": "deleted"},
+    "message": {**STR, "description": "a sentence for people"},
+    "session_id": INT,
+    "deleted_by": {"enum": ["client", "clinic", "retention"],
+                   "description": "client: the client deleted everything about them; clinic: "
+                                  "the clinic did; retention: the retention period ran out"},
+    "deleted_at": INSTANT,
+})
+
+LIFECYCLE_PATHS = {
+    "/api/v1/sessions/{session_id}/erase": {"post": {
+        "operationId": "eraseSession",
+        "summary": "Delete the session and everything about it",
+        "description": "Its check-ins, reminders and phones' push subscriptions go with it; the "
+                       "client's link stops working. Only a tombstone stays: the id answers "
+                       "410 with deleted_by \"clinic\". Earlier sessions of the series stay.",
+        "security": CLINIC_AUTH, "parameters": [SESSION_ID],
+        "responses": {"204": {"description": "deleted"},
+                      **_clinic_errors(("404", "No such session in this clinic")),
+                      "410": DELETED},
+    }},
+    "/api/v1/me": {"delete": {
+        "operationId": "deleteMe",
+        "summary": "Forget me: delete everything about this client",
+        "description": "Every session of the series this link reaches, with their check-ins, "
+                       "reminders and phones' push subscriptions, in one transaction. The "
+                       "token opens nothing afterwards (404). Also for a withdrawn link.",
+        "security": CLIENT_AUTH,
+        "responses": {"204": {"description": "deleted"},
+                      "401": CLIENT_ERRORS["401"],
+                      "404": _error_response("No session matches the token (or it was "
+                                             "deleted before)")},
+    }},
+}
+
+
 def document():
     return {
         "openapi": "3.1.0",
@@ -463,7 +512,7 @@ def document():
                            "with the token of their link (/s/<token>).",
         },
         "servers": [{"url": current_app.config["PUBLIC_URL"]}],
-        "paths": {**PATHS, **CLIENT_PATHS, **CHECK_IN_PATHS},
+        "paths": {**PATHS, **CLIENT_PATHS, **CHECK_IN_PATHS, **LIFECYCLE_PATHS},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

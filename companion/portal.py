@@ -15,8 +15,8 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
 from flask_babel import gettext as _, ngettext, pgettext
 from markupsafe import Markup
 
-from . import (checkins, checkrules, clinics, i18n, protocols, qr, registration, reminders, staff,
-               treatments)
+from . import (checkins, checkrules, clinics, erasure, i18n, protocols, qr, registration,
+               reminders, staff, treatments)
 from .staffforms import (area_choices, effective_protocol, field_errors, form_values, labels,
                          protocol_choices, restriction_rows, session_data, session_form_defaults,
                          settings_data, settings_defaults, step_time_choices)
@@ -79,11 +79,26 @@ def safe_next(target):
 
 
 def own_session(treatment_id):
-    """A session of the signed-in clinic; another clinic's is simply not there."""
+    """A session of the signed-in clinic; another clinic's is simply not there. A deleted one
+    answers with what is left of it: who deleted it and when (410)."""
     try:
         return treatments.get_for_clinic(g.staff.clinic_id, treatment_id)
+    except treatments.SessionDeleted as deleted:
+        abort(Response(render_template("clinic/deleted.html",
+                                       item=deleted_row(deleted.tombstone, clinic_zone())), 410))
     except treatments.LinkNotFound:
         abort(404)
+
+
+def clinic_zone():
+    return ZoneInfo(g.staff.clinic.timezone)
+
+
+def deleted_row(tombstone, zone):
+    """A deleted session as staff see it (clinic/_deleted.html): its number, when it was
+    registered, who deleted it and when. There is nothing else left to show."""
+    return {"d": tombstone, "created_at": tombstone.created_at.astimezone(zone),
+            "deleted_at": tombstone.deleted_at.astimezone(zone)}
 
 
 def client_link(treatment):
@@ -162,10 +177,11 @@ def dashboard():
                                                       per_page=CHECKINS_PER_PAGE)
     watch, _ = checkins.page_for_clinic(clinic.id, outcome="watch", handled=False,
                                         since=now - WATCH_RECENT, per_page=CHECKINS_PER_PAGE)
+    deleted = [deleted_row(d, zone) for d in erasure.deleted_for_clinic(clinic.id, now - RECENT)]
     return render_template("clinic/dashboard.html", rows=rows, due=due,
                            week_start=week_start, week_end=week_end,
                            flagged=checkin_rows(flagged, zone), flagged_total=flagged_total,
-                           watch=checkin_rows(watch, zone))
+                           watch=checkin_rows(watch, zone), deleted=deleted)
 
 
 def _local_times(t, zone):
@@ -335,6 +351,23 @@ def revoke(treatment_id):
     treatments.revoke(g.staff.clinic_id, t.id)
     flash(_("%(name)s's link is withdrawn.", name=t.client_name))
     return redirect(url_for("clinic.session_page", treatment_id=t.id), code=303)
+
+
+@bp.route("/sessions/<int:treatment_id>/erase", methods=["GET", "POST"])
+@login_required
+def erase(treatment_id):
+    """Delete a session and everything about it, after a confirming step."""
+    t = own_session(treatment_id)
+    if request.method == "GET":
+        return render_template("clinic/erase.html", t=t, earlier=treatments.history(t))
+    try:
+        erasure.erase_for_clinic(g.staff.clinic_id, t.id)
+    except treatments.LinkNotFound:
+        own_session(treatment_id)  # deleted meanwhile: shows by whom
+        raise
+    # No name in the message: it travels in the session cookie, and the name is gone.
+    flash(_("Session %(id)s and everything about it are deleted.", id=treatment_id))
+    return redirect(url_for("clinic.dashboard"), code=303)
 
 
 # -- Settings ------------------------------------------------------------------------------------------

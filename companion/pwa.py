@@ -21,6 +21,8 @@ SHELL_ASSETS = (
     "css/diary.css",
     "js/checkin.js",
     "css/checkin.css",
+    "js/forget.js",
+    "css/forget.css",
 )
 THEME_COLOR = "#0f5c5c"
 BACKGROUND_COLOR = "#f6f4f1"

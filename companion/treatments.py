@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 
 from . import careplan, i18n, protocols, registration
 from .extensions import db
-from .models import PushSubscription, Reminder, Treatment
+from .models import DeletedSession, PushSubscription, Reminder, Treatment
 
 #: Crockford base32 without I, L, O, U: nothing a client can misread on a printed card.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -26,6 +26,16 @@ class LinkNotFound(LookupError):
 
 class LinkRevoked(LookupError):
     """The clinic withdrew this link."""
+
+
+class SessionDeleted(LinkNotFound):
+    """The session was deleted; `tombstone` (models.DeletedSession) says when and by whom.
+
+    A LinkNotFound, so that whatever does not ask about deletions treats it as absent."""
+
+    def __init__(self, tombstone):
+        super().__init__(tombstone.id)
+        self.tombstone = tombstone
 
 
 def new_token():
@@ -82,6 +92,14 @@ def create(clinic, *, client_name, treated_at, timezone_name=None, protocol_id="
         areas=areas,
         needle_depth_mm=needle_depth_mm,
     )
+    if db.engine.dialect.name == "sqlite":
+        # SQLite numbers a new row max(id) + 1: once the newest session was deleted, its id
+        # would come back, and whoever still holds it would find another client's session.
+        # One statement, so concurrent registrations cannot pick the same number.
+        treatment.id = select(func.max(
+            func.coalesce(select(func.max(Treatment.id)).scalar_subquery(), 0),
+            func.coalesce(select(func.max(DeletedSession.id)).scalar_subquery(), 0)) + 1
+        ).scalar_subquery()
     db.session.add(treatment)
     if previous is not None:
         _take_over(previous, treatment)
@@ -120,15 +138,16 @@ def history(treatment):
     return earlier[::-1]
 
 
-def by_token(token):
-    """The live session behind a client token; LinkNotFound / LinkRevoked otherwise."""
+def by_token(token, revoked_ok=False):
+    """The live session behind a client token; LinkNotFound / LinkRevoked otherwise
+    (`revoked_ok`: a withdrawn link's session too)."""
     if not isinstance(token, str) or not TOKEN_RE.match(token):
         raise LinkNotFound()
     treatment = db.session.scalar(select(Treatment).where(Treatment.token == token))
     # The index finds the row; compare_digest keeps the final check constant-time.
     if treatment is None or not secrets.compare_digest(treatment.token, token):
         raise LinkNotFound()
-    if treatment.revoked_at is not None:
+    if treatment.revoked_at is not None and not revoked_ok:
         raise LinkRevoked()
     return treatment
 
@@ -197,9 +216,15 @@ def path(treatment):
 
 
 def get_for_clinic(clinic_id, treatment_id):
-    """A session of this clinic; another clinic's is as absent as a missing one."""
+    """A session of this clinic; another clinic's is as absent as a missing one.
+
+    SessionDeleted (a LinkNotFound) when this clinic's session was deleted."""
     valid = isinstance(treatment_id, int) and 0 < treatment_id < 2**63
     treatment = db.session.get(Treatment, treatment_id) if valid else None
+    if treatment is None and valid:
+        tombstone = db.session.get(DeletedSession, treatment_id)
+        if tombstone is not None and tombstone.clinic_id == clinic_id:
+            raise SessionDeleted(tombstone)
     if treatment is None or treatment.clinic_id != clinic_id:
         raise LinkNotFound()
     return treatment

@@ -29,7 +29,7 @@ def test_times_are_stored_and_returned_timezone_aware(app, make_treatment):
 
 
 #: tables the migrations after the baseline add
-ADDED_SINCE_BASELINE = {"scheduler_heartbeats"}
+ADDED_SINCE_BASELINE = {"scheduler_heartbeats", "deleted_sessions"}
 
 
 def test_an_embedded_database_from_before_migrations_is_adopted_and_kept(tmp_path):
