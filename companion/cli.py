@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from . import apitokens, clinics, push, staff, treatments
+from . import apitokens, backups, clinics, database, erasure, push, staff, treatments
 from .config import ensure_vapid_key
 from .registration import Invalid
 
@@ -140,6 +140,66 @@ def public_url(path):
     return current_app.config["PUBLIC_URL"] + path
 
 
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="only list the sessions that would be deleted")
+@with_appcontext
+def purge_command(dry_run):
+    """Delete the sessions past retention: COMPANION_RETENTION_DAYS after their aftercare and
+    series window (the scheduler does this too)."""
+    try:
+        days = erasure.retention_days(current_app.config)
+    except ValueError as error:
+        _fail(str(error))
+    ids = erasure.purge_expired(retention_days=days, dry_run=dry_run)
+    if dry_run:
+        click.echo(f"{len(ids)} session(s) are more than {days} days past their window; "
+                   "nothing was deleted (--dry-run).")
+        if ids:
+            click.echo(" ".join(str(i) for i in ids))
+    else:
+        click.echo(f"Deleted {len(ids)} session(s) more than {days} days past their window.")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(path):
+    """Back up the embedded SQLite database into PATH, while the app runs (PATH is replaced
+    whole, or left as it was)."""
+    try:
+        revision = backups.backup(path)
+    except backups.BackupError as error:
+        _fail(str(error))
+    click.echo(f"Backed up {backups.database_path()} to {path} (schema revision {revision}).")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="replace without asking")
+@with_appcontext
+def restore_command(path, yes):
+    """Replace the embedded SQLite database's contents with the backup in PATH; the current
+    contents are kept first as a .bak file beside the database."""
+    try:
+        live, revision = backups.database_path(), backups.check(path)
+    except backups.BackupError as error:
+        _fail(str(error))
+    if not yes:
+        click.confirm(f"Replace everything in {live} with the backup {path} (schema revision "
+                      f"{revision})? What is there now is kept as a .bak file first.", abort=True)
+    try:
+        revision, kept, again = backups.restore(path)
+    except backups.BackupError as error:
+        _fail(str(error))
+    click.echo(f"Kept the previous contents in {kept}.")
+    if again:
+        click.echo(f"Deleted {again} session(s) again: their clients deleted everything about "
+                   "them after this backup was taken.")
+    click.echo(f"Restored {path} into {live} (schema revision {revision}, now at "
+               f"{database.current()}).")
+
+
 def init_app(app):
-    for command in (clinic_cli, staff_cli, api_token, vapid_command, demo_command):
+    for command in (clinic_cli, staff_cli, api_token, vapid_command, demo_command, purge_command,
+                    backup_command, restore_command):
         app.cli.add_command(command)
