@@ -17,7 +17,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import is_running_from_reloader
 
-from . import health, push, reminders
+from . import erasure, health, push, reminders
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ def dispatch_reminders(app):
 #: (function, seconds between runs, config key that can change it)
 JOBS = [
     (dispatch_reminders, 5, "DISPATCH_INTERVAL_SECONDS"),
+    # Sessions past their aftercare and series window by COMPANION_RETENTION_DAYS go.
+    (erasure.purge_job, 3600, "PURGE_INTERVAL_SECONDS"),
 ]
 
 

@@ -227,3 +227,12 @@ def test_a_failing_job_run_is_logged_and_the_next_one_works(app, make_clinic, ca
     assert "retention purge failed" in caplog.text
     app.config["RETENTION_DAYS"] = 400
     assert erasure.purge_job(app) == 0
+
+
+def test_the_purge_runs_hourly_in_every_scheduler(app):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from companion import erasure, scheduler
+    built = scheduler.build(app, BackgroundScheduler)
+    job = built.get_job("purge_job")
+    assert job.func is erasure.purge_job and job.trigger.interval.total_seconds() == 3600
