@@ -1,6 +1,7 @@
 """"Delete everything about me" in a real phone-sized Chromium: after a confirming step the
 server forgets the client, and this phone forgets the plan: its saved copy (an offline reload
 no longer shows it), the check-offs, the check-in outcome and the photo diary."""
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,9 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 from test_checkin_ui import answer, open_plan, outcome
 from test_diary import fake_camera_file, photo_name, stored_photos, strip, take_photo
+from test_staff_flow import EMAIL, PASSWORD, sign_in, tablet_context  # noqa: F401 (a fixture)
 
+from companion import staff, treatments
 from companion.extensions import db
 from companion.models import CheckIn, DeletedSession, PushSubscription, Reminder, Treatment
 
@@ -172,3 +175,43 @@ def test_deleting_everything_reads_in_spanish(live_server, page):
     card.get_by_role("button", name="Borrar todos mis datos").click()
     card.get_by_role("button", name="Sí, borrar todo").click()
     expect(page.get_by_role("heading", name="Todos tus datos están borrados")).to_be_focused()
+
+
+# -- The clinic's side -------------------------------------------------------------------------
+
+
+def test_staff_see_a_forgotten_session_and_delete_another_on_accessible_pages(
+        live_server, page, tablet_context, assert_accessible, output_path):
+    forgotten = live_server.create_session(client_name=NAME)
+    with live_server.app.app_context():
+        clinic = db.session.scalar(select(Treatment).where(Treatment.token == forgotten.token)).clinic
+        forgotten_id = db.session.scalar(select(Treatment.id).where(Treatment.token == forgotten.token))
+        kept_id = treatments.create(clinic, client_name="Bea",
+                                    treated_at=datetime.now(timezone.utc) - timedelta(hours=5)).id
+        staff.create(clinic.id, EMAIL, PASSWORD)
+    open_plan(page, forgotten.url)
+    forget_card(page).get_by_role("button", name="Delete everything about me").click()
+    forget_card(page).get_by_role("button", name="Yes, delete everything").click()
+    expect(page.get_by_role("heading", name=DONE)).to_be_visible()
+
+    tablet = tablet_context().new_page()
+    sign_in(tablet, live_server.url)
+    expect(tablet.locator(f'[data-deleted="{forgotten_id}"]')).to_contain_text(
+        "Deleted by the client on")
+    tablet.goto(f"{live_server.url}/clinic/sessions/{kept_id}")
+    tablet.get_by_role("link", name="Delete this session's data…").click()
+    expect(tablet.get_by_role("heading", level=1, name="Delete Bea's data?")).to_be_visible()
+    assert_accessible(tablet, "the confirming page of deleting a session")
+    tablet.screenshot(path=Path(output_path) / "erase-confirm-1024.png", full_page=True)
+    tablet.get_by_role("button", name="Yes, delete everything").click()
+    expect(tablet.get_by_role("heading", level=1, name="Dashboard")).to_be_visible()
+    expect(tablet.get_by_text(f"Session {kept_id} and everything about it are deleted.")).to_be_visible()
+    deleted = tablet.locator(f'[data-deleted="{kept_id}"]')
+    expect(deleted).to_contain_text("Deleted by the clinic on")
+    assert_accessible(tablet, "the dashboard listing deleted sessions")
+    tablet.screenshot(path=Path(output_path) / "dashboard-deleted-1024.png", full_page=True)
+    for name in (NAME, "Bea"):
+        expect(tablet.get_by_text(name)).to_have_count(0)
+    deleted.get_by_role("link").click()
+    expect(tablet.get_by_role("heading", level=2)).to_contain_text("Deleted by the clinic on")
+    assert_accessible(tablet, "a deleted session's page")
