@@ -236,3 +236,29 @@ def test_the_purge_runs_hourly_in_every_scheduler(app):
     built = scheduler.build(app, BackgroundScheduler)
     job = built.get_job("purge_job")
     assert job.func is erasure.purge_job and job.trigger.interval.total_seconds() == 3600
+
+
+def test_two_schedulers_purging_at_once_delete_each_session_once(app, make_clinic):
+    import threading
+    clinic_id = make_clinic()
+    old = [session(app, clinic_id, TREATED, series_total=1) for _ in range(20)]
+    now = purge_moment(app, old[0]) + timedelta(days=1)
+    done, errors = [], []
+
+    def purge():
+        try:
+            with app.app_context():
+                done.append(erasure.purge_expired(now=now))
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=purge) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(done[0] + done[1]) == sorted(old), "each deleted once, by one of them"
+    assert live_ids(app) == set()
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(DeletedSession)) == 20
