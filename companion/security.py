@@ -45,7 +45,8 @@ LIMITS = [
     # Client links and the client API: a phone opens its plan and syncs now and then.
     (("client.plan", "client.manifest", "client.calendar", "api.get_plan",
       "api.put_subscription", "api.delete_subscription", "api.get_preferences",
-      "api.put_preferences", "api.get_calendar", "api.post_check_in", "api.get_check_ins"),
+      "api.put_preferences", "api.get_calendar", "api.post_check_in", "api.get_check_ins",
+      "api.delete_me"),
      "120 per minute", "ip", None),
     (("api.post_check_in",), "30 per hour", "token", None),
     # A test notification goes through a push service: a handful is plenty.
