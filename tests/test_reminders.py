@@ -150,29 +150,39 @@ def test_two_phones_of_one_client_both_get_it(world):
     assert [len(world.service.delivered(p)) for p in phones] == [1, 1]
 
 
-def test_racing_dispatchers_send_each_reminder_exactly_once(app, world):
-    moment = local(24, 12)
+def many_sessions_due(app, world, moment, sessions):
+    """`sessions` subscribed sessions with ten due test reminders each, on top of their plans;
+    returns (every row due at `moment`, how many of them are still fresh)."""
     with app.app_context():
-        for _ in range(30):
+        for _ in range(sessions):
             tid = world.session(local(23, 18))[0]
-            for n in range(10):  # plus ten due test reminders each: 300+ rows to fight over
+            for n in range(10):
                 db.session.add(Reminder(treatment_id=tid, key=f"test-{n}", kind="test", day=1,
                                         due_at=moment - timedelta(minutes=n), title="T", body="B",
                                         stale_at=moment + timedelta(hours=1)))
         db.session.commit()
         due = db.session.scalars(select(Reminder).where(Reminder.due_at <= moment)).all()
-        fresh = sum(1 for r in due if r.stale_at > moment)
+        return due, sum(1 for r in due if r.stale_at > moment)
+
+
+def race(run, dispatchers=3):
+    """run("d0"), run("d1"), ... at once, each in a thread of its own; back when all are done."""
+    threads = [threading.Thread(target=run, args=(f"d{i}",)) for i in range(dispatchers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_racing_dispatchers_send_each_reminder_exactly_once(app, world):
+    moment = local(24, 12)
+    due, fresh = many_sessions_due(app, world, moment, 30)  # 300+ rows to fight over
     sender = world.sender()
     counts = {}
 
     def run(name):
         counts[name] = world.dispatch(moment, owner=name, sender=sender)
-
-    threads = [threading.Thread(target=run, args=(f"d{i}",)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    race(run)
     tags = Counter((p.subscriber, p.payload["tag"]) for p in world.service.received())
     assert fresh >= 300 and len(tags) == fresh
     assert set(tags.values()) == {1}, "no reminder twice"
@@ -315,16 +325,8 @@ def test_one_batch_of_many_phones_each_gets_its_own_outcome(app, world):
 
 def test_racing_dispatchers_with_small_batches_send_each_reminder_once(app, world):
     moment = local(24, 12)
+    due, fresh = many_sessions_due(app, world, moment, 20)
     with app.app_context():
-        for _ in range(20):
-            tid = world.session(local(23, 18))[0]
-            for n in range(10):
-                db.session.add(Reminder(treatment_id=tid, key=f"test-{n}", kind="test", day=1,
-                                        due_at=moment - timedelta(minutes=n), title="T", body="B",
-                                        stale_at=moment + timedelta(hours=1)))
-        db.session.commit()
-        due = db.session.scalars(select(Reminder).where(Reminder.due_at <= moment)).all()
-        fresh = sum(1 for r in due if r.stale_at > moment)
         sender = push.Sender(push.load_vapid(app.config["VAPID_PRIVATE_KEY_FILE"]),
                              "mailto:ops@clinic.example", [world.service.origin], timeout=5,
                              concurrency=4)
@@ -333,12 +335,7 @@ def test_racing_dispatchers_with_small_batches_send_each_reminder_once(app, worl
     def run(name):
         with app.app_context():  # batches of 7: the three claim in turns, many times over
             counts[name] = reminders.dispatch(sender, owner=name, now=moment, batch=7)
-
-    threads = [threading.Thread(target=run, args=(f"d{i}",)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    race(run)
     tags = Counter((p.subscriber, p.payload["tag"]) for p in world.service.received())
     assert fresh >= 200 and len(tags) == fresh
     assert set(tags.values()) == {1}, "no reminder twice"
